@@ -1,0 +1,30 @@
+"""`magnet-st encode MODEL TEXT...`: print embeddings (JSON lines) or their cosine similarities."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("encode", help="embed texts with a MAGNET model")
+    parser.add_argument("model", help="embedded base name, decoder folder or saved MAGNET model")
+    parser.add_argument("texts", nargs="+", help="texts to embed")
+    parser.add_argument("--attention-mode", default=None, choices=["bidirectional", "causal"])
+    parser.add_argument("--similarity", action="store_true", help="print the cosine similarity matrix instead")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from magnet_st import load_model
+
+    model = load_model(args.model)
+    kwargs = {"attention_mode": args.attention_mode} if args.attention_mode else {}
+    embeddings = model.encode(args.texts, convert_to_tensor=True, **kwargs)
+    if args.similarity:
+        for row in model.similarity(embeddings, embeddings).tolist():
+            print(" ".join(f"{value:.4f}" for value in row))
+    else:
+        for text, vector in zip(args.texts, embeddings.tolist()):
+            print(json.dumps({"text": text, "embedding": vector}))
+    return 0

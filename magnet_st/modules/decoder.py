@@ -1,0 +1,280 @@
+"""MagnetDecoder: a decoder-only LM (LM head kept) as a sentence-transformers input module.
+
+Data flow: text -> preprocess (tokenize, right padding, EOS appended) -> decoder under an
+attention mode -> `token_embeddings` for pooling or a head. Bidirectional and causal passes use
+the model's own `is_causal` switch; the hybrid mode passes the 4D MAGNET mask.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from sentence_transformers.base.modules import InputModule
+from tokenizers.processors import TemplateProcessing
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+from transformers.models.auto.modeling_auto import (
+    MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+    MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+)
+
+from magnet_st.attention import AttentionMode, hybrid_attention_mask
+from magnet_st.validation import check_positive_int, check_texts
+
+# What plain sentence-transformers needs to rebuild this module as its own `Transformer`:
+# the forward's last hidden state on plain text, never a chat template.
+PLAIN_TRANSFORMER_CONFIG = {
+    "transformer_task": "feature-extraction",
+    "modality_config": {"text": {"method": "forward", "method_output_name": "last_hidden_state"}},
+    "module_output_name": "token_embeddings",
+}
+DEFAULT_MAX_SEQ_LENGTH = 512
+
+
+def _is_peft_model(model: torch.nn.Module) -> bool:
+    try:
+        from peft import PeftModel
+    except ImportError:  # pragma: no cover - peft is a dependency
+        return False
+    return isinstance(model, PeftModel)
+
+
+def check_decoder_folder(path: str) -> None:
+    """Raise a clear error when `path` does not hold a decoder-only language model."""
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path!r} is not a Hugging Face model folder: {error}") from error
+    model_type = getattr(config, "model_type", None)
+    if (
+        getattr(config, "is_encoder_decoder", False)
+        or model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+        or model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES  # BERT-likes carry a causal head too
+    ):
+        raise ValueError(
+            f"{path!r} holds a {model_type!r} model, which is not a decoder-only language model; "
+            "MAGNET adapts decoders such as Llama, Mistral, Qwen2 or Gemma-3."
+        )
+
+
+class MagnetDecoder(InputModule):
+    """A decoder-only causal LM wrapped for sentence-transformers, with MAGNET attention modes.
+
+    Args:
+        model_name_or_path: Local Hugging Face folder of a decoder-only causal LM.
+        attention_mode: Default mode of `forward` ("bidirectional", "causal" or "hybrid");
+            `encode(..., attention_mode=...)` overrides it per call.
+        max_seq_length: Longer inputs are truncated to this many tokens (EOS included).
+        append_eos: Append the tokenizer's EOS token to every text (the final-token pooling reads it).
+        base_model: Name of the base model, kept for the model card.
+        model_kwargs: Passed to `AutoModelForCausalLM.from_pretrained` (e.g. `attn_implementation`, `dtype`).
+        processor_kwargs: Passed to `AutoTokenizer.from_pretrained`.
+    """
+
+    config_file_name = "magnet_config.json"
+    config_keys = ["attention_mode", "append_eos", "base_model"]
+    forward_kwargs = {"attention_mode"}
+    save_in_root = True
+
+    def __init__(
+        self,
+        model_name_or_path: str,
+        *,
+        attention_mode: str = "bidirectional",
+        max_seq_length: int | None = DEFAULT_MAX_SEQ_LENGTH,
+        append_eos: bool = True,
+        base_model: str | None = None,
+        model_kwargs: dict[str, Any] | None = None,
+        processor_kwargs: dict[str, Any] | None = None,
+        **_unused: Any,
+    ) -> None:
+        super().__init__()
+        self.attention_mode = AttentionMode.parse(attention_mode).value
+        self.append_eos = append_eos
+        self.base_model = base_model or os.path.basename(os.path.normpath(model_name_or_path))
+        check_decoder_folder(model_name_or_path)
+        model_kwargs = {"attn_implementation": "sdpa", **(model_kwargs or {})}
+        self.model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(model_name_or_path, **model_kwargs)
+        # The config flag mirrors the default mode, so raw access to the model behaves like `forward`.
+        self.model.config.is_causal = self.attention_mode == AttentionMode.CAUSAL.value
+        self.tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, **(processor_kwargs or {}))
+        self._prepare_tokenizer()
+        if max_seq_length is not None or self.tokenizer.model_max_length > 10**8:
+            self.max_seq_length = max_seq_length or DEFAULT_MAX_SEQ_LENGTH
+        self._prompt_lengths: dict[str, int] = {}
+
+    # -- tokenizer ---------------------------------------------------------------------------------
+    def _prepare_tokenizer(self) -> None:
+        tokenizer = self.tokenizer
+        if not getattr(tokenizer, "is_fast", False) or getattr(tokenizer, "backend_tokenizer", None) is None:
+            raise ValueError("MagnetDecoder needs a fast (tokenizers-backed) tokenizer.")
+        if tokenizer.eos_token is None:
+            raise ValueError("The tokenizer has no EOS token; set `tokenizer.eos_token` before wrapping it.")
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        # Right padding: token states stay aligned with positions, and `token_embeddings` trims cleanly.
+        tokenizer.padding_side = "right"
+        if self.append_eos:
+            self._install_eos_post_processor()
+
+    def _install_eos_post_processor(self) -> None:
+        """Make the tokenizer itself append EOS, so plain sentence-transformers tokenizes identically."""
+        tokenizer = self.tokenizer
+        probe = tokenizer("a")["input_ids"]
+        if probe and probe[-1] == tokenizer.eos_token_id:
+            return  # already appends EOS (saved MAGNET model, or a tokenizer that does)
+        bos = tokenizer.bos_token
+        adds_bos = bos is not None and probe and probe[0] == tokenizer.bos_token_id
+        eos = tokenizer.eos_token
+        prefix = f"{bos} " if adds_bos else ""
+        specials = [(eos, tokenizer.eos_token_id)] + ([(bos, tokenizer.bos_token_id)] if adds_bos else [])
+        tokenizer.backend_tokenizer.post_processor = TemplateProcessing(
+            single=f"{prefix}$A {eos}",
+            pair=f"{prefix}$A {eos} $B:1 {eos}:1",
+            special_tokens=specials,
+        )
+
+    @property
+    def max_seq_length(self) -> int:
+        return self.tokenizer.model_max_length
+
+    @max_seq_length.setter
+    def max_seq_length(self, value: int) -> None:
+        check_positive_int(value, "max_seq_length")
+        window = getattr(self.model.config.get_text_config(), "max_position_embeddings", None)
+        if window is not None and value > window:
+            raise ValueError(f"`max_seq_length` {value} exceeds the model's context window of {window} tokens.")
+        self.tokenizer.model_max_length = value
+
+    def preprocess(self, inputs: Sequence[str], prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Tokenize plain texts (never through a chat template), right-padded and truncated."""
+        texts = check_texts(inputs, "inputs")
+        if prompt:
+            texts = [prompt + text for text in texts]
+        features = dict(
+            self.tokenizer(
+                texts,
+                padding=True,
+                truncation="longest_first",
+                max_length=kwargs.get("max_length") or self.max_seq_length,
+                return_tensors="pt",
+            )
+        )
+        features.pop("token_type_ids", None)
+        if prompt:
+            features["prompt_length"] = self.prompt_length(prompt)
+        return features
+
+    def prompt_length(self, prompt: str) -> int:
+        """Prompt tokens at the start of a prompted text (as sentence-transformers' Transformer counts them)."""
+        if prompt not in self._prompt_lengths:
+            ids = self.tokenizer(prompt)["input_ids"]
+            if ids and ids[-1] in self.tokenizer.all_special_ids:
+                ids = ids[:-1]
+            self._prompt_lengths[prompt] = len(ids)
+        return self._prompt_lengths[prompt]
+
+    # -- model -------------------------------------------------------------------------------------
+    @property
+    def causal_lm(self) -> PreTrainedModel:
+        """The causal LM with its head (LoRA layers injected when an adapter is attached)."""
+        return self.model.get_base_model() if _is_peft_model(self.model) else self.model
+
+    @property
+    def backbone(self) -> PreTrainedModel:
+        """The decoder stack without the LM head."""
+        return self.causal_lm.get_decoder()
+
+    @property
+    def auto_model(self) -> PreTrainedModel:
+        return self.model
+
+    @property
+    def config(self):
+        return self.causal_lm.config
+
+    def get_embedding_dimension(self) -> int:
+        return self.config.get_text_config().hidden_size
+
+    def lm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """Next-token logits from token states, as the causal LM computes them."""
+        logits = self.causal_lm.get_output_embeddings()(hidden_states)
+        softcap = getattr(self.config.get_text_config(), "final_logit_softcapping", None)
+        if softcap:  # Gemma-style logit soft-capping
+            logits = torch.tanh(logits / softcap) * softcap
+        return logits
+
+    def forward(self, features: dict[str, Any], attention_mode: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        mode = AttentionMode.parse(self.attention_mode if attention_mode is None else attention_mode)
+        input_ids, attention_mask = features["input_ids"], features["attention_mask"]
+        backbone = self.backbone
+        if mode is AttentionMode.HYBRID:
+            span_mask = features.get("span_mask")
+            if span_mask is None:
+                raise ValueError(
+                    "attention_mode='hybrid' needs a `span_mask` feature (True for span tokens); "
+                    "use 'bidirectional' or 'causal' for plain encoding."
+                )
+            inputs_embeds = backbone.get_input_embeddings()(input_ids)
+            mask = hybrid_attention_mask(self.config, inputs_embeds, attention_mask, span_mask)
+            output = backbone(
+                inputs_embeds=inputs_embeds,
+                attention_mask=mask,
+                position_ids=features.get("position_ids"),
+                use_cache=False,
+            )
+        else:
+            output = backbone(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=features.get("position_ids"),
+                is_causal=mode is AttentionMode.CAUSAL,
+                use_cache=False,
+            )
+        features["token_embeddings"] = output.last_hidden_state
+        return features
+
+    # -- persistence -------------------------------------------------------------------------------
+    def exportable_model(self) -> PreTrainedModel:
+        """The plain causal LM to save: a LoRA adapter is merged into a copy, the live model untouched."""
+        if _is_peft_model(self.model):
+            return copy.deepcopy(self.model).merge_and_unload()
+        return self.model
+
+    def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:
+        model = self.exportable_model()
+        previous = model.config.is_causal
+        # Saved with the default mode, so plain sentence-transformers loads the same attention.
+        model.config.is_causal = self.attention_mode == AttentionMode.CAUSAL.value
+        try:
+            model.save_pretrained(output_path, safe_serialization=safe_serialization)
+        finally:
+            model.config.is_causal = previous
+        self.tokenizer.save_pretrained(output_path)
+        self.save_config(output_path)
+        with open(os.path.join(output_path, "sentence_bert_config.json"), "w", encoding="utf-8") as file:
+            json.dump(PLAIN_TRANSFORMER_CONFIG, file, indent=2)
+
+    @classmethod
+    def load(
+        cls,
+        model_name_or_path: str,
+        subfolder: str = "",
+        model_kwargs: dict[str, Any] | None = None,
+        processor_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> MagnetDecoder:
+        config = cls.load_config(model_name_or_path, subfolder=subfolder)
+        path = os.path.join(model_name_or_path, subfolder)
+        return cls(path, max_seq_length=None, model_kwargs=model_kwargs, processor_kwargs=processor_kwargs, **config)
+
+    def __repr__(self) -> str:
+        return (
+            f"MagnetDecoder({{'architecture': {type(self.causal_lm).__name__!r}, 'base_model': {self.base_model!r}, "
+            f"'attention_mode': {self.attention_mode!r}, 'max_seq_length': {self.max_seq_length}, "
+            f"'append_eos': {self.append_eos}}})"
+        )
