@@ -92,7 +92,8 @@ def resolve_base_model(name_or_path: str | os.PathLike) -> str:
     path = Path(key).expanduser()
     if not path.exists():
         raise FileNotFoundError(
-            f"`name_or_path` {key!r} is neither an embedded model ({', '.join(EMBEDDED_MODELS)}) nor an existing folder."
+            f"`name_or_path` {key!r} is neither an embedded model ({', '.join(EMBEDDED_MODELS)}) "
+            "nor an existing folder."
         )
     if not path.is_dir() or not (path / "config.json").is_file():
         raise ValueError(f"`name_or_path` {key!r} is not a Hugging Face model folder (no config.json in it).")

@@ -1,0 +1,1 @@
+"""Data: training views and collators, and readers of local data sets."""
