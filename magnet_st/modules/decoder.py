@@ -103,8 +103,10 @@ class MagnetDecoder(InputModule):
         self.model.config.is_causal = self.attention_mode == AttentionMode.CAUSAL.value
         self.tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, **(processor_kwargs or {}))
         self._prepare_tokenizer()
-        if max_seq_length is not None or self.tokenizer.model_max_length > 10**8:
-            self.max_seq_length = max_seq_length or DEFAULT_MAX_SEQ_LENGTH
+        if max_seq_length is not None:
+            self.max_seq_length = max_seq_length
+        elif self.tokenizer.model_max_length > 10**8:  # the tokenizer's "no limit" sentinel
+            self.max_seq_length = DEFAULT_MAX_SEQ_LENGTH
         self._prompt_lengths: dict[str, int] = {}
 
     # -- tokenizer ---------------------------------------------------------------------------------
