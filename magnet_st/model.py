@@ -16,7 +16,7 @@ from sentence_transformers.sentence_transformer.modules import Pooling
 
 from magnet_st.attention import AttentionMode
 from magnet_st.base_models import EMBEDDED_MODELS, resolve_base_model
-from magnet_st.modules.decoder import MagnetDecoder
+from magnet_st.modules.decoder import LORA_ADAPTER_FOLDER, MagnetDecoder
 from magnet_st.validation import check_texts
 
 SENTENCE_PROMPT = "Given the sentence, find its representation: "
@@ -73,6 +73,33 @@ class MagnetSentenceTransformer(SentenceTransformer):
                 shutil.rmtree(staging, ignore_errors=True)
 
     save_pretrained = save
+
+    @classmethod
+    def _load_with_module_classes(cls, model_name_or_path: str, module_classes: Any, **kwargs: Any):
+        """Reload a checkpoint in the layout training left it in (the trainer's resume calls this).
+
+        A LoRA checkpoint holds merged weights for export plus the adapter; resuming needs the
+        unmerged base with the adapter attached, so the state dict matches the live model's.
+        """
+        from transformers import AutoModelForCausalLM
+
+        from magnet_st.lora import load_adapter
+
+        path = Path(model_name_or_path)
+        model = _load_saved(path, device=None, model_kwargs=None)
+        adapter = path / LORA_ADAPTER_FOLDER
+        if adapter.is_dir():
+            base_path = Path(model.decoder.base_model_path)
+            if not (base_path / "config.json").is_file():
+                raise FileNotFoundError(
+                    f"Resuming LoRA training from {str(path)!r} needs its base weights at {str(base_path)!r}, "
+                    "which are gone."
+                )
+            model.decoder.model = AutoModelForCausalLM.from_pretrained(
+                base_path, attn_implementation=model.decoder.config._attn_implementation
+            )
+            load_adapter(model, adapter, is_trainable=True)
+        return model
 
     def _write_plain_module_types(self, path: Path) -> None:
         # The decoder reloads in plain sentence-transformers as its built-in Transformer.

@@ -33,6 +33,7 @@ PLAIN_TRANSFORMER_CONFIG = {
     "module_output_name": "token_embeddings",
 }
 DEFAULT_MAX_SEQ_LENGTH = 512
+LORA_ADAPTER_FOLDER = "lora_adapter"
 
 
 def _is_peft_model(model: torch.nn.Module) -> bool:
@@ -71,12 +72,13 @@ class MagnetDecoder(InputModule):
         max_seq_length: Longer inputs are truncated to this many tokens (EOS included).
         append_eos: Append the tokenizer's EOS token to every text (the final-token pooling reads it).
         base_model: Name of the base model, kept for the model card.
+        base_model_path: Folder of the unadapted base weights (default: `model_name_or_path`).
         model_kwargs: Passed to `AutoModelForCausalLM.from_pretrained` (e.g. `attn_implementation`, `dtype`).
         processor_kwargs: Passed to `AutoTokenizer.from_pretrained`.
     """
 
     config_file_name = "magnet_config.json"
-    config_keys = ["attention_mode", "append_eos", "base_model"]
+    config_keys = ["attention_mode", "append_eos", "base_model", "base_model_path"]
     forward_kwargs = {"attention_mode"}
     save_in_root = True
 
@@ -88,6 +90,7 @@ class MagnetDecoder(InputModule):
         max_seq_length: int | None = DEFAULT_MAX_SEQ_LENGTH,
         append_eos: bool = True,
         base_model: str | None = None,
+        base_model_path: str | None = None,
         model_kwargs: dict[str, Any] | None = None,
         processor_kwargs: dict[str, Any] | None = None,
         **_unused: Any,
@@ -96,6 +99,8 @@ class MagnetDecoder(InputModule):
         self.attention_mode = AttentionMode.parse(attention_mode).value
         self.append_eos = append_eos
         self.base_model = base_model or os.path.basename(os.path.normpath(model_name_or_path))
+        # Where the unadapted weights live: resuming LoRA training re-attaches the adapter there.
+        self.base_model_path = base_model_path or os.path.abspath(model_name_or_path)
         check_decoder_folder(model_name_or_path)
         model_kwargs = {"attn_implementation": "sdpa", **(model_kwargs or {})}
         self.model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(model_name_or_path, **model_kwargs)
@@ -154,9 +159,8 @@ class MagnetDecoder(InputModule):
 
     def preprocess(self, inputs: Sequence[str], prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
         """Tokenize plain texts (never through a chat template), right-padded and truncated."""
-        texts = check_texts(inputs, "inputs")
-        if prompt:
-            texts = [prompt + text for text in texts]
+        raw_texts = check_texts(inputs, "inputs")
+        texts = [prompt + text for text in raw_texts] if prompt else raw_texts
         features = dict(
             self.tokenizer(
                 texts,
@@ -167,6 +171,7 @@ class MagnetDecoder(InputModule):
             )
         )
         features.pop("token_type_ids", None)
+        features["texts"] = raw_texts  # unprompted, for losses that build their own views
         if prompt:
             features["prompt_length"] = self.prompt_length(prompt)
         return features
@@ -257,6 +262,8 @@ class MagnetDecoder(InputModule):
         finally:
             model.config.is_causal = previous
         self.tokenizer.save_pretrained(output_path)
+        if _is_peft_model(self.model):  # the adapter too, so LoRA training can resume from this folder
+            self.model.save_pretrained(os.path.join(output_path, LORA_ADAPTER_FOLDER))
         self.save_config(output_path)
         with open(os.path.join(output_path, "sentence_bert_config.json"), "w", encoding="utf-8") as file:
             json.dump(PLAIN_TRANSFORMER_CONFIG, file, indent=2)
@@ -272,6 +279,8 @@ class MagnetDecoder(InputModule):
     ) -> MagnetDecoder:
         config = cls.load_config(model_name_or_path, subfolder=subfolder)
         path = os.path.join(model_name_or_path, subfolder)
+        if not os.path.isdir(os.path.join(path, LORA_ADAPTER_FOLDER)):
+            config["base_model_path"] = os.path.abspath(path)  # these weights are the base of any new adapter
         return cls(path, max_seq_length=None, model_kwargs=model_kwargs, processor_kwargs=processor_kwargs, **config)
 
     def __repr__(self) -> str:

@@ -1,0 +1,190 @@
+"""`train`: adapt a decoder with a recipe through sentence-transformers' own trainer."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from transformers import set_seed
+
+from magnet_st.data.texts import drop_short_texts, load_texts
+from magnet_st.lora import add_lora, default_lora_config, has_lora, merge_lora
+from magnet_st.losses import MagnetLoss
+from magnet_st.model import MagnetSentenceTransformer, load_model
+from magnet_st.training.callbacks import RecipeScheduleCallback
+from magnet_st.training.recipes import get_recipe
+from magnet_st.validation import check_positive_int
+
+logger = logging.getLogger(__name__)
+MIN_TOKENS = 3  # one context token, one span token, and room for a target
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs (the CLI maps its flags onto this)."""
+
+    data: str
+    output_dir: str
+    base: str = "smollm2-135m"
+    recipe: str = "magnet"
+    mntp_weight: float | None = None  # None: the recipe's schedule
+    sscl_weight: float | None = None
+    msg_weight: float | None = None
+    objectives: list[str] | None = None  # train only these ("mntp", "sscl", "msg"), weight 1 each
+    max_steps: int = 200
+    batch_size: int = 16
+    learning_rate: float = 2e-4
+    max_seq_length: int = 64
+    max_texts: int | None = None
+    text_column: str = "text"
+    positive_column: str | None = None
+    lora: bool = True
+    lora_r: int = 16
+    gradient_checkpointing: bool = False
+    warmup_ratio: float = 0.05
+    logging_steps: int = 10
+    save_steps: int = 50
+    seed: int = 42
+    resume: bool = False
+    overwrite: bool = False
+    keep_checkpoints: bool = False
+    drop_cut_last_line: bool = False
+
+    def checkpoint_dir(self) -> Path:
+        output = Path(self.output_dir)
+        return output.parent / f"{output.name}-checkpoints"
+
+
+def _check(config: TrainConfig) -> None:
+    for name in ("max_steps", "batch_size", "max_seq_length", "logging_steps", "save_steps", "lora_r"):
+        check_positive_int(getattr(config, name), name)
+    if config.learning_rate <= 0:
+        raise ValueError(f"`learning_rate` must be > 0, got {config.learning_rate!r}.")
+    output = Path(config.output_dir)
+    has_checkpoints = config.checkpoint_dir().is_dir() and any(config.checkpoint_dir().glob("checkpoint-*"))
+    if config.resume and not has_checkpoints:
+        raise FileNotFoundError(f"`resume` found no checkpoint in {str(config.checkpoint_dir())!r}.")
+    if output.exists() and any(output.iterdir()) and not (config.overwrite or config.resume):
+        raise FileExistsError(f"Output folder {str(output)!r} exists and is not empty; pass --overwrite to replace it.")
+    if has_checkpoints and not (config.resume or config.overwrite):
+        raise FileExistsError(
+            f"{str(config.checkpoint_dir())!r} holds checkpoints of an unfinished run: pass --resume to continue it "
+            "or --overwrite to start over."
+        )
+
+
+def build_trainer(config: TrainConfig, callbacks: list | None = None) -> SentenceTransformerTrainer:
+    """Model, data, loss and trainer for `config` (the run is `trainer.train()`)."""
+    _check(config)
+    recipe = get_recipe(config.recipe).with_objectives(config.objectives)
+    recipe = recipe.with_weights(config.mntp_weight, config.sscl_weight, config.msg_weight)
+    dataset = load_texts(
+        config.data,
+        text_column=config.text_column,
+        positive_column=config.positive_column,
+        max_texts=config.max_texts,
+        drop_cut_last_line=config.drop_cut_last_line,
+    )
+    model = load_model(config.base, pooling=recipe.pooling, max_seq_length=config.max_seq_length)
+    dataset = drop_short_texts(dataset, model.decoder.tokenizer, MIN_TOKENS)
+    if config.lora:
+        set_seed(config.seed)  # LoRA's random init: the same run twice gives the same model
+        add_lora(model, default_lora_config(r=config.lora_r))
+    if config.gradient_checkpointing:
+        model.decoder.causal_lm.gradient_checkpointing_enable()
+        if config.lora:
+            model.decoder.causal_lm.enable_input_require_grads()
+    first = recipe.weights_at(0.0)
+    loss = MagnetLoss(model, mntp_weight=first.mntp, sscl_weight=first.sscl, msg_weight=first.msg, views=recipe.views)
+    if any(stage.sscl for stage in recipe.stages) and config.batch_size < 2:
+        raise ValueError("`batch_size` must be at least 2 when the recipe uses the contrastive objective.")
+    if len(dataset) < config.batch_size:
+        raise ValueError(f"{len(dataset)} usable texts are fewer than one batch of {config.batch_size}.")
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(config.checkpoint_dir()),
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        warmup_steps=int(config.warmup_ratio * config.max_steps),
+        logging_steps=config.logging_steps,
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        seed=config.seed,
+        data_seed=config.seed,
+        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        dataloader_drop_last=True,  # a batch of one has no contrastive negatives
+        report_to="none",
+        disable_tqdm=False,
+    )
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        loss=loss,
+        callbacks=[RecipeScheduleCallback(loss, recipe), *(callbacks or [])],
+    )
+    trainer.magnet_recipe = recipe
+    return trainer
+
+
+def train(config: TrainConfig, callbacks: list | None = None) -> MagnetSentenceTransformer:
+    """Run a training and save the adapted model (LoRA merged) to `config.output_dir`."""
+    if config.overwrite and not config.resume:
+        shutil.rmtree(config.checkpoint_dir(), ignore_errors=True)
+    trainer = build_trainer(config, callbacks)
+    trainer.train(resume_from_checkpoint=True if config.resume else None)
+    model: MagnetSentenceTransformer = trainer.model
+    if has_lora(model):
+        merge_lora(model)  # the exported model is a plain decoder; checkpoints kept the adapter
+    if trainer.is_world_process_zero():
+        model.save(config.output_dir)
+        log = {
+            "config": asdict(config),
+            "recipe": trainer.magnet_recipe.name,
+            "log_history": trainer.state.log_history,
+        }
+        (Path(config.output_dir) / "training_log.json").write_text(json.dumps(log, indent=2, default=str))
+        if not config.keep_checkpoints:
+            shutil.rmtree(config.checkpoint_dir(), ignore_errors=True)
+    return model
+
+
+def loss_curves(log_history: list[dict]) -> dict[str, list[tuple[int, float]]]:
+    """Per-objective (step, value) series from a trainer log history."""
+    curves: dict[str, list[tuple[int, float]]] = {}
+    for entry in log_history:
+        for name in ("loss", "mntp", "sscl", "msg"):
+            if name in entry and "step" in entry:
+                curves.setdefault(name, []).append((entry["step"], float(entry[name])))
+    return curves
+
+
+def plot_loss_curves(log_history: list[dict], path: str | Path, title: str = "MAGNET training") -> Path:
+    """Write a PNG of the per-objective loss curves."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = loss_curves(log_history)
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for name, points in curves.items():
+        if name == "loss":
+            continue
+        steps, values = zip(*points)
+        axis.plot(steps, values, marker="o", markersize=3, label=name.upper())
+    axis.set_xlabel("step")
+    axis.set_ylabel("loss")
+    axis.set_title(title)
+    axis.legend()
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path

@@ -1,0 +1,168 @@
+"""Training through sentence-transformers' trainer: recipes, output format, resume, bad input, 2 processes."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from transformers import TrainerCallback
+
+import magnet_st
+from magnet_st.training import RECIPES, TrainConfig, build_trainer, get_recipe, train
+
+TEXTS = [
+    "The river flows through the old town and into the sea.",
+    "She opened the window to let the morning air in.",
+    "Scientists discovered a new species of frog in the rainforest.",
+    "The committee approved the budget after a long debate.",
+    "He learned to play the violin when he was seven years old.",
+    "The museum displays paintings from the nineteenth century.",
+    "Heavy rain caused flooding in several coastal villages.",
+    "The company announced record profits for the third quarter.",
+] * 4
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("data") / "texts.txt"
+    path.write_text("\n".join(TEXTS) + "\n")
+    return str(path)
+
+
+def config(tiny_decoder_dir, data_file, output, **overrides) -> TrainConfig:
+    options = dict(
+        data=data_file,
+        output_dir=str(output),
+        base=tiny_decoder_dir,
+        max_steps=4,
+        batch_size=4,
+        max_seq_length=32,
+        learning_rate=1e-3,
+        logging_steps=1,
+        save_steps=2,
+    )
+    options.update(overrides)
+    return TrainConfig(**options)
+
+
+def logged(output) -> list[dict]:
+    return json.loads((Path(output) / "training_log.json").read_text())["log_history"]
+
+
+def test_magnet_recipe_trains_logs_each_objective_and_saves_plain_format(tiny_decoder_dir, data_file, tmp_path):
+    model = train(config(tiny_decoder_dir, data_file, tmp_path / "out"))
+    steps = [entry for entry in logged(tmp_path / "out") if "mntp" in entry]
+    assert len(steps) == 4 and all({"mntp", "sscl", "msg"} <= set(entry) for entry in steps)
+    assert not (tmp_path / "out-checkpoints").exists()  # removed after a finished run
+    from sentence_transformers import SentenceTransformer
+
+    plain = SentenceTransformer(str(tmp_path / "out"))
+    np.testing.assert_allclose(plain.encode(TEXTS[:3]), model.encode(TEXTS[:3]), atol=1e-5, rtol=0)
+    base = magnet_st.load_model(tiny_decoder_dir, max_seq_length=32)
+    assert np.abs(base.encode(TEXTS[:3]) - model.encode(TEXTS[:3])).max() > 1e-4  # it learned something
+
+
+def test_llm2vec_recipe_switches_from_mntp_to_simcse_with_mean_pooling(tiny_decoder_dir, data_file, tmp_path):
+    model = train(config(tiny_decoder_dir, data_file, tmp_path / "l2v"))
+    assert model[1].pooling_mode == "lasttoken"
+    model = train(config(tiny_decoder_dir, data_file, tmp_path / "llm2vec", recipe="llm2vec"))
+    assert model[1].pooling_mode == "mean"
+    history = [entry for entry in logged(tmp_path / "llm2vec") if "step" in entry and "loss" in entry]
+    first, last = history[0], history[-1]
+    assert "mntp" in first and "sscl" not in first and "msg" not in first
+    assert last["sscl"] > 0 and last.get("mntp", 0.0) == 0.0  # the trainer keeps logging a finished part as 0
+
+
+def test_objectives_alone(tiny_decoder_dir, data_file, tmp_path):
+    train(config(tiny_decoder_dir, data_file, tmp_path / "msg", objectives=["msg"], max_steps=2))
+    assert all(set(e) & {"mntp", "sscl", "msg"} <= {"msg"} for e in logged(tmp_path / "msg"))
+    assert set(RECIPES) >= {"magnet", "llm2vec", "mntp", "sscl", "msg"}
+
+
+class CrashAt(TrainerCallback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise KeyboardInterrupt("killed")
+
+
+def test_killed_run_resumes_from_its_last_checkpoint_exactly(tiny_decoder_dir, data_file, tmp_path):
+    straight = train(config(tiny_decoder_dir, data_file, tmp_path / "straight"))
+    crashed = config(tiny_decoder_dir, data_file, tmp_path / "resumed")
+    with pytest.raises(KeyboardInterrupt):
+        train(crashed, callbacks=[CrashAt(3)])
+    assert (tmp_path / "resumed-checkpoints" / "checkpoint-2" / "lora_adapter").is_dir()
+    assert not (tmp_path / "resumed").exists()  # nothing half-written at the output
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(crashed)
+    resumed = train(config(tiny_decoder_dir, data_file, tmp_path / "resumed", resume=True))
+    history = logged(tmp_path / "resumed")
+    assert [e["step"] for e in history if "mntp" in e] == [1, 2, 3, 4]  # steps 1-2 came from the checkpoint
+    np.testing.assert_allclose(resumed.encode(TEXTS[:3]), straight.encode(TEXTS[:3]), atol=1e-4, rtol=0)
+
+
+def test_bad_training_input(tiny_decoder_dir, data_file, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    with pytest.raises(ValueError, match="has no texts"):
+        build_trainer(config(tiny_decoder_dir, str(empty), tmp_path / "a"))
+    short = tmp_path / "short.txt"
+    short.write_text("a\nb\n")
+    with pytest.raises(ValueError, match="too short for a masked span view"):
+        build_trainer(config(tiny_decoder_dir, str(short), tmp_path / "b"))
+    with pytest.raises(ValueError, match="Unknown recipe 'simcse'"):
+        get_recipe("simcse")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        build_trainer(config(tiny_decoder_dir, str(tmp_path / "missing.txt"), tmp_path / "c"))
+    with pytest.raises(ValueError, match="`batch_size` must be at least 2"):
+        build_trainer(config(tiny_decoder_dir, data_file, tmp_path / "d", batch_size=1))
+    with pytest.raises(ValueError, match="All loss weights are zero"):
+        build_trainer(config(tiny_decoder_dir, data_file, tmp_path / "e", mntp_weight=0, sscl_weight=0, msg_weight=0))
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "keep.txt").write_text("user data")
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        build_trainer(config(tiny_decoder_dir, data_file, existing))
+    assert (existing / "keep.txt").read_text() == "user data"
+
+
+def test_cli_train_refuses_existing_output_in_one_line(tiny_decoder_dir, data_file, tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "model.safetensors").write_text("x")
+    command = [sys.executable, "-m", "magnet_st.cli", "train", "--data", data_file, "--output", str(tmp_path / "out")]
+    result = subprocess.run(command + ["--base", tiny_decoder_dir], capture_output=True, text=True)
+    assert result.returncode == 2 and "--overwrite" in result.stderr and "Traceback" not in result.stderr
+
+
+DISTRIBUTED_SCRIPT = """
+import json, sys, torch.distributed as dist
+from magnet_st.training import TrainConfig, build_trainer
+config = TrainConfig(data=sys.argv[1], output_dir=sys.argv[2], base=sys.argv[3], max_steps=2, batch_size=4,
+                     max_seq_length=32, logging_steps=1, save_steps=10)
+trainer = build_trainer(config)
+trainer.train()
+assert trainer.loss.contrastive.gather_across_devices  # negatives came from both processes
+print("RESULT", json.dumps({"rank": dist.get_rank(), "world": dist.get_world_size(), "steps": trainer.state.global_step}))
+"""
+
+
+def test_two_process_run_gathers_negatives(tiny_decoder_dir, data_file, tmp_path):
+    script = tmp_path / "ddp.py"
+    script.write_text(DISTRIBUTED_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533", str(script)]
+        + [data_file, str(tmp_path / "ddp"), tiny_decoder_dir],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    reports = [json.loads(line[7:]) for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    assert sorted(r["rank"] for r in reports) == [0, 1] and all(r["world"] == 2 and r["steps"] == 2 for r in reports)
