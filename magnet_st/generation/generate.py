@@ -1,0 +1,150 @@
+"""Ordinary left-to-right generation with causal attention, through transformers' `generate`.
+
+A MAGNET model may be saved with `config.is_causal=False` (its encoding default); `is_causal=True` is
+passed to every `generate` call, which overrides it. Batches are left-padded so that every prompt ends
+right before its first new token.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+from transformers import TextIteratorStreamer
+
+from magnet_st.validation import check_texts
+
+
+def _prompt_ids(decoder, prompt: str, chat_template: bool, system_prompt: str | None) -> list[int]:
+    tokenizer = decoder.tokenizer
+    if chat_template:
+        if not getattr(tokenizer, "chat_template", None):
+            raise ValueError("`chat_template=True` but the model's tokenizer has no chat template.")
+        messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [
+            {"role": "user", "content": prompt}
+        ]
+        rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return tokenizer(rendered, add_special_tokens=False)["input_ids"]
+    # The tokenizer's post-processor appends EOS for encoding; a prompt to continue must not end with it.
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    probe = tokenizer("a")["input_ids"]
+    if tokenizer.bos_token_id is not None and probe and probe[0] == tokenizer.bos_token_id:
+        ids = [tokenizer.bos_token_id] + ids
+    return ids
+
+
+def _left_padded(decoder, prompts_ids: list[list[int]], device) -> dict[str, torch.Tensor]:
+    width = max(len(ids) for ids in prompts_ids)
+    pad = decoder.tokenizer.pad_token_id
+    input_ids = torch.full((len(prompts_ids), width), pad, dtype=torch.long)
+    attention_mask = torch.zeros((len(prompts_ids), width), dtype=torch.long)
+    for row, ids in enumerate(prompts_ids):
+        input_ids[row, width - len(ids) :] = torch.tensor(ids)
+        attention_mask[row, width - len(ids) :] = 1
+    return {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device)}
+
+
+def generate(
+    model,
+    prompts: str | Sequence[str],
+    *,
+    max_new_tokens: int = 64,
+    chat_template: bool = False,
+    system_prompt: str | None = None,
+    stream: bool = False,
+    seed: int | None = None,
+    batch_size: int = 8,
+    **generate_kwargs: Any,
+) -> str | list[str] | Iterator[str]:
+    """Continue each prompt left to right with causal attention (the original LM behaviour).
+
+    Args:
+        model: A `MagnetSentenceTransformer` (from `magnet_st.load_model`) or a `MagnetDecoder`.
+        prompts: A prompt or a list of prompts.
+        max_new_tokens: Most tokens generated per prompt.
+        chat_template: Render each prompt as a user message through the tokenizer's chat template.
+        system_prompt: System message when `chat_template` is set.
+        stream: Return an iterator over text pieces as they are generated (one prompt only).
+        seed: Seed torch's generator first, for reproducible sampling.
+        batch_size: Prompts generated together (left-padded).
+        **generate_kwargs: Passed to transformers' `generate` (`do_sample`, `temperature`, `top_k`, `top_p`,
+            `num_beams`, `repetition_penalty`, ...).
+
+    Returns:
+        The generated continuation (new text only) for one prompt, a list of them, or a text iterator.
+    """
+    decoder = getattr(model, "decoder", model)
+    if not hasattr(decoder, "causal_lm"):
+        raise TypeError(f"`model` must be a MAGNET model from `magnet_st.load_model`, got {type(model).__name__}.")
+    single = isinstance(prompts, str)
+    prompts = check_texts(prompts, "prompts")
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        raise ValueError(f"`max_new_tokens` must be a positive integer, got {max_new_tokens!r}.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise TypeError(f"`seed` must be an integer or None, got {seed!r}.")
+    for reserved in ("input_ids", "attention_mask", "is_causal", "streamer"):
+        if reserved in generate_kwargs:
+            raise ValueError(f"`{reserved}` is set by `magnet_st.generate`; pass prompts as text instead.")
+    if stream and not single:
+        raise ValueError("`stream=True` takes one prompt (a string), not a list.")
+    tokenizer = decoder.tokenizer
+    causal_lm = decoder.causal_lm
+    device = next(causal_lm.parameters()).device
+    prompt_ids = [_prompt_ids(decoder, prompt, chat_template, system_prompt) for prompt in prompts]
+    window = getattr(decoder.config.get_text_config(), "max_position_embeddings", None)
+    for index, ids in enumerate(prompt_ids):
+        if window is not None and len(ids) + max_new_tokens > window:
+            raise ValueError(
+                f"`prompts[{index}]` has {len(ids)} tokens; with max_new_tokens={max_new_tokens} it exceeds the "
+                f"model's window of {window} tokens."
+            )
+    options = {
+        "max_new_tokens": max_new_tokens,
+        "pad_token_id": tokenizer.pad_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "is_causal": True,  # overrides a saved bidirectional default
+        **generate_kwargs,
+    }
+    if seed is not None:
+        torch.manual_seed(seed)
+    if stream:
+        return _stream(causal_lm, tokenizer, _left_padded(decoder, prompt_ids, device), options)
+    was_training = causal_lm.training
+    causal_lm.eval()
+    outputs: list[str] = []
+    try:
+        with torch.no_grad():
+            for start in range(0, len(prompt_ids), batch_size):
+                chunk = prompt_ids[start : start + batch_size]
+                inputs = _left_padded(decoder, chunk, device)
+                generated = causal_lm.generate(**inputs, **options)
+                new_tokens = generated[:, inputs["input_ids"].shape[1] :]
+                for row in range(generated.shape[0]):
+                    outputs.append(tokenizer.decode(new_tokens[row], skip_special_tokens=True))
+    finally:
+        causal_lm.train(was_training)
+    return outputs[0] if single and len(outputs) == 1 else outputs
+
+
+def _stream(causal_lm, tokenizer, inputs: dict[str, torch.Tensor], options: dict[str, Any]) -> Iterator[str]:
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            with torch.no_grad():
+                causal_lm.generate(**inputs, **options, streamer=streamer)
+        except BaseException as error:  # surfaced in the caller's thread
+            errors.append(error)
+            streamer.end()
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    yield from streamer
+    thread.join()
+    if errors:
+        raise errors[0]

@@ -1,0 +1,186 @@
+import pytest
+import torch
+
+from magnet_st.generation import infill
+from magnet_st.generation.infill import build_layout
+
+
+def full_recompute_logits(model, text, result, **layout_kwargs):
+    """Reference: one hybrid forward over context + kept span tokens (no cache), logits before each span token."""
+    decoder = model.decoder
+    lengths = [fill.length if not fill.auto_length else None for fill in result.fills]
+    layout = build_layout(decoder, text, lengths, **layout_kwargs)
+    tokens = dict(zip(layout.context_positions, layout.context_ids))
+    span_positions = []
+    for start, fill in zip(layout.gap_starts, result.fills):
+        for offset, token in enumerate(fill.token_ids):
+            tokens[start + offset] = token
+            span_positions.append(start + offset)
+    positions = sorted(tokens)
+    features = {
+        "input_ids": torch.tensor([[tokens[p] for p in positions]]),
+        "attention_mask": torch.ones(1, len(positions), dtype=torch.long),
+        "span_mask": torch.tensor([[p in span_positions for p in positions]]),
+        "position_ids": torch.tensor([positions]),
+    }
+    with torch.no_grad():
+        hidden = decoder(features, attention_mode="hybrid")["token_embeddings"][0]
+        logits = decoder.lm_logits(hidden)
+    index_of = {p: i for i, p in enumerate(positions)}
+    # The state of the token at position p-1 predicts the token at p.
+    return torch.stack([logits[index_of[p - 1]] for p in span_positions])
+
+
+def cached_logits(result):
+    return torch.cat([fill.logits for fill in result.fills])
+
+
+@pytest.mark.parametrize(
+    "text, length",
+    [
+        ("The cat [BLANK] on the mat.", 4),
+        ("[BLANK] is the capital of France.", 3),  # blank at the very start
+        ("Once upon a time [BLANK]", 5),  # blank at the very end: plain generation after the context
+        ("A [BLANK] b and [BLANK] c d e.", [2, 3]),  # several blanks, the second sees the first
+        ("A [BLANK] b and [BLANK] c d e.", None),  # automatic lengths, discarded tokens hidden
+    ],
+)
+def test_cached_infill_matches_full_recompute(tiny_model, text, length):
+    result = infill(tiny_model, text, length=length, max_auto_length=5, output_logits=True)
+    reference = full_recompute_logits(tiny_model, text, result, max_auto_length=5)
+    cached = cached_logits(result)
+    assert cached.shape == reference.shape
+    assert torch.allclose(cached, reference.float(), atol=1e-4), (cached - reference).abs().max()
+
+
+def test_cached_infill_matches_full_recompute_sampled_eager(tiny_decoder_dir):
+    from magnet_st import load_model
+
+    model = load_model(tiny_decoder_dir, max_seq_length=128, model_kwargs={"attn_implementation": "eager"})
+    text = "One [BLANK] two three [BLANK] four."
+    result = infill(model, text, length=[3, 2], do_sample=True, seed=3, output_logits=True)
+    reference = full_recompute_logits(model, text, result)
+    assert torch.allclose(cached_logits(result), reference.float(), atol=1e-4)
+
+
+def test_fixed_length_is_respected_and_text_is_rebuilt(tiny_model):
+    result = infill(tiny_model, "The cat [BLANK] on the mat.", length=4)
+    fill = result.fills[0]
+    assert fill.length == 4 and not fill.auto_length
+    assert result.text == "The cat" + fill.text + " on the mat."
+    assert fill.score == pytest.approx(fill.logprob / 4)
+
+
+def count_backbone_calls(model):
+    calls = []
+    hook = model.decoder.backbone.register_forward_hook(
+        lambda module, args, kwargs, output: calls.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True
+    )
+    return calls, hook
+
+
+def test_context_is_encoded_once_per_text(tiny_model):
+    texts = ["A [BLANK] b c.", "Longer text here with [BLANK] and also [BLANK] at the end."]
+    calls, hook = count_backbone_calls(tiny_model)
+    try:
+        infill(tiny_model, texts, length=None, max_auto_length=4, do_sample=True, seed=0, num_candidates=3)
+    finally:
+        hook.remove()
+    prefill = [shape for shape in calls if shape[1] > 1]
+    decode = [shape for shape in calls if shape[1] == 1]
+    # One context pass for both texts together (batch 2, not 2 x 3 candidates, not once per length).
+    assert len(prefill) == 1 and prefill[0][0] == 2
+    # Every other call feeds one token per row; at most 4 tokens for each of at most 2 blanks.
+    assert all(shape == (6, 1) for shape in decode)
+    assert len(decode) <= 8
+
+
+def test_known_length_decode_steps(tiny_model):
+    calls, hook = count_backbone_calls(tiny_model)
+    try:
+        infill(tiny_model, "The cat [BLANK] on the mat.", length=5)
+    finally:
+        hook.remove()
+    # One context pass, then 4 steps: the first token comes from the context pass, the last is never fed.
+    assert len(calls) == 5 and calls[0][1] > 1 and all(shape == (1, 1) for shape in calls[1:])
+
+
+def test_batch_of_different_lengths_matches_one_by_one(tiny_model):
+    texts = [
+        "Short [BLANK] one.",
+        "A much longer text, with more words in it, has a [BLANK] in the middle of it.",
+        "[BLANK] x",
+    ]
+    lengths = [[3], [4], [2]]
+    batched = infill(tiny_model, texts, length=lengths, output_logits=True)
+    for text, length, together in zip(texts, lengths, batched):
+        alone = infill(tiny_model, text, length=length, output_logits=True)
+        assert alone.text == together.text
+        assert torch.allclose(cached_logits(alone), cached_logits(together), atol=1e-4)
+
+
+def test_greedy_is_deterministic_and_sampling_reproducible(tiny_model):
+    text = "Once [BLANK] upon a time."
+    assert infill(tiny_model, text, length=6).text == infill(tiny_model, text, length=6).text
+    first = infill(tiny_model, text, length=6, do_sample=True, seed=7, num_candidates=4, top_k=50, top_p=0.9)
+    again = infill(tiny_model, text, length=6, do_sample=True, seed=7, num_candidates=4, top_k=50, top_p=0.9)
+    other = infill(tiny_model, text, length=6, do_sample=True, seed=8, num_candidates=4, top_k=50, top_p=0.9)
+    assert [c.text for c in first.candidates] == [c.text for c in again.candidates]
+    assert [c.text for c in first.candidates] != [c.text for c in other.candidates]
+    scores = [c.score for c in first.candidates]
+    assert len(scores) == 4 and scores == sorted(scores, reverse=True)
+
+
+def test_top_k_one_sampling_equals_greedy(tiny_model):
+    text = "The cat [BLANK] on the mat."
+    greedy = infill(tiny_model, text, length=5)
+    sampled = infill(tiny_model, text, length=5, do_sample=True, top_k=1, seed=0)
+    assert greedy.text == sampled.text
+
+
+def test_auto_length_picks_best_normalised_score(tiny_model):
+    result = infill(tiny_model, "A [BLANK] b.", max_auto_length=6, output_logits=True)
+    fill = result.fills[0]
+    assert fill.auto_length and 1 <= fill.length <= 6
+
+
+def test_custom_blank_marker(tiny_model):
+    result = infill(tiny_model, "The cat ___ on the mat.", blank="___", length=2)
+    assert result.fills[0].length == 2 and "___" not in result.text
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"texts": "no marker here"}, ValueError, "no \\[BLANK\\] marker"),
+        ({"texts": ""}, ValueError, "empty string"),
+        ({"texts": []}, ValueError, "empty"),
+        ({"texts": 42}, TypeError, "texts"),
+        ({"texts": ["ok [BLANK]", 3]}, TypeError, "texts\\[1\\]"),
+        ({"length": 0}, ValueError, "`length`"),
+        ({"length": -2}, ValueError, "`length`"),
+        ({"length": 5000}, ValueError, "window"),
+        ({"length": [1, 2]}, ValueError, "one length per blank"),
+        ({"temperature": 0}, ValueError, "temperature"),
+        ({"top_p": 1.5}, ValueError, "top_p"),
+        ({"top_k": -1}, ValueError, "top_k"),
+        ({"num_candidates": 0}, ValueError, "num_candidates"),
+        ({"num_candidates": 2}, ValueError, "do_sample"),
+        ({"max_auto_length": 0}, ValueError, "max_auto_length"),
+        ({"blank": ""}, ValueError, "blank"),
+        ({"texts": "a [BLANK][BLANK] b"}, ValueError, "no text between"),
+    ],
+)
+def test_bad_input_gives_clear_errors(tiny_model, kwargs, error, message):
+    arguments = {"texts": "The cat [BLANK] on the mat."} | kwargs
+    texts = arguments.pop("texts")
+    with pytest.raises(error, match=message):
+        infill(tiny_model, texts, **arguments)
+
+
+@pytest.mark.real_model
+def test_real_model_cached_infill_matches_full_recompute(real_model):
+    text = "Tom was hungry. [BLANK] He ate the whole pizza and [BLANK] full."
+    result = infill(real_model, text, length=[4, 2], output_logits=True)
+    reference = full_recompute_logits(real_model, text, result)
+    assert torch.allclose(cached_logits(result), reference.float(), atol=1e-3)
