@@ -1,0 +1,63 @@
+"""`magnet-st eval MODEL [--baseline MODEL ...]`: the evaluation suite -> results.json, results.md, plots."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from magnet_st.evaluation.suite import PARTS, SIZES
+
+    parser = subparsers.add_parser(
+        "eval",
+        help="evaluate models on every MAGNET claim (sentence, word, infilling, generation, knowledge)",
+        description=(
+            "Models are NAME_OR_PATH[@ATTENTION[/POOLING]]: an embedded base (smollm2-135m, encoded causal/mean "
+            "unless told), a decoder or saved MAGNET folder, 'minilm' (all-MiniLM-L6-v2) or 'tiny' (a tiny random "
+            "decoder, for smoke runs). Example: magnet-st eval ./magnet-llama --baseline smollm2-135m "
+            "--baseline minilm --suite paper"
+        ),
+    )
+    parser.add_argument("model", help="the model to evaluate (first column of the table)")
+    parser.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="MODEL",
+        help="a model to compare against (repeatable; one column each)",
+    )
+    parser.add_argument("--suite", choices=list(SIZES), default="smoke", help="data sizes (default: smoke)")
+    parser.add_argument("--parts", nargs="+", choices=list(PARTS), default=list(PARTS), help="parts to run")
+    parser.add_argument("--data", default=None, help="data folder (default: $MAGNET_ST_DATA or ../shared/datasets)")
+    parser.add_argument("--out", default="eval-results", help="output folder (default: eval-results)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--sts-variants",
+        action="store_true",
+        help="also score STS under causal/bidirectional x mean/last-token (decoder models)",
+    )
+    parser.add_argument("--max-seq-length", type=int, default=None)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from magnet_st.evaluation.report import markdown_table
+    from magnet_st.evaluation.suite import SuiteConfig, run_suite
+
+    config = SuiteConfig(
+        models=[args.model, *args.baseline],
+        suite=args.suite,
+        parts=list(dict.fromkeys(args.parts)),
+        data_dir=args.data,
+        out_dir=args.out,
+        seed=args.seed,
+        sts_variants=args.sts_variants,
+        max_seq_length=args.max_seq_length,
+    )
+    command = "magnet-st " + " ".join(shlex.quote(arg) for arg in sys.argv[1:]) if sys.argv[1:2] == ["eval"] else None
+    results = run_suite(config, command=command)
+    print(markdown_table(results))
+    print(f"\nWrote {args.out}/results.json, results.md, {len(results.get('plots', []))} plots and mteb/ results.")
+    return 0
