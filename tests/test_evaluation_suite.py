@@ -119,3 +119,36 @@ def test_cli_missing_data_file_is_one_clear_line(tmp_path, capsys):
 def test_cli_bad_model_spec_is_one_clear_line(tmp_path, capsys):
     code = main(["eval", "smollm2-135m@sideways", "--out", str(tmp_path / "o")])
     assert code == 2 and "'bidirectional' or 'causal'" in capsys.readouterr().err
+
+
+def test_merge_results_builds_one_table_from_separate_runs(tmp_path):
+    from magnet_st.evaluation.suite import merge_results
+
+    def run(folder, label, spearman, suite="paper"):
+        (tmp_path / folder).mkdir()
+        results = {
+            "suite": suite,
+            "command": f"magnet-st eval {label}",
+            "models": [
+                {"label": label, "source": label, "kind": "magnet", "parts": {"sentence": {"sts": {"stsb": spearman}}}}
+            ],
+        }
+        (tmp_path / folder / "results.json").write_text(json.dumps(results))
+
+    run("one", "magnet-llama", 61.0)
+    run("two", "smollm2-135m", 38.0)
+    merged = merge_results([tmp_path / "one", tmp_path / "two"], tmp_path / "all")
+    assert [model["label"] for model in merged["models"]] == ["magnet-llama", "smollm2-135m"]
+    table = (tmp_path / "all" / "results.md").read_text()
+    assert "magnet-llama" in table and "smollm2-135m" in table
+    assert (
+        json.loads((tmp_path / "all" / "results.json").read_text())["merged_from"][1]["command"]
+        == "magnet-st eval smollm2-135m"
+    )
+    run("three", "other", 1.0, suite="smoke")
+    with pytest.raises(ValueError, match="different suites"):
+        merge_results([tmp_path / "one", tmp_path / "three"], tmp_path / "bad")
+    with pytest.raises(ValueError, match="same model"):
+        merge_results([tmp_path / "one", tmp_path / "one"], tmp_path / "bad")
+    with pytest.raises(FileNotFoundError, match="results.json"):
+        merge_results([tmp_path / "missing"], tmp_path / "bad")

@@ -20,7 +20,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "--baseline minilm --suite paper"
         ),
     )
-    parser.add_argument("model", help="the model to evaluate (first column of the table)")
+    parser.add_argument("model", nargs="?", help="the model to evaluate (first column of the table)")
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="DIR",
+        help="instead of evaluating, merge the results.json of earlier runs (one per model) into one table in --out",
+    )
     parser.add_argument(
         "--baseline",
         action="append",
@@ -44,7 +50,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from magnet_st.evaluation.report import markdown_table
-    from magnet_st.evaluation.suite import SuiteConfig, run_suite
+    from magnet_st.evaluation.suite import SuiteConfig, merge_results, run_suite
+
+    if args.merge:
+        print(markdown_table(merge_results(args.merge, args.out)))
+        return 0
+    if args.model is None:
+        raise ValueError("`model` is missing: give the model to evaluate (or --merge DIR ...).")
 
     config = SuiteConfig(
         models=[args.model, *args.baseline],

@@ -58,7 +58,9 @@ def load_texts(
 
 def drop_short_texts(dataset: Dataset, tokenizer, min_tokens: int) -> Dataset:
     """Drop texts with fewer than `min_tokens` tokens (too short for a span); error if none is left."""
-    lengths = [len(ids) for ids in tokenizer(list(dataset["text"]), add_special_tokens=False)["input_ids"]]
+    # Truncated at min_tokens: only "long enough?" matters, and long texts need not be tokenized whole.
+    encoded = tokenizer(list(dataset["text"]), add_special_tokens=False, truncation=True, max_length=min_tokens)
+    lengths = [len(ids) for ids in encoded["input_ids"]]
     keep = [i for i, length in enumerate(lengths) if length >= min_tokens]
     if not keep:
         raise ValueError(f"Every text is shorter than {min_tokens} tokens: too short for a masked span view.")

@@ -315,6 +315,34 @@ def run_suite(
     return results
 
 
+def merge_results(folders: list[str | os.PathLike], out_dir: str | os.PathLike) -> dict[str, Any]:
+    """One table from several runs of the same suite (e.g. one process per model, run side by side)."""
+    from magnet_st.evaluation.report import write_markdown, write_plots
+
+    runs = []
+    for folder in folders:
+        path = Path(folder) / "results.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"Missing results file {str(path)!r} (run `magnet-st eval ... --out {folder}`).")
+        runs.append(json.loads(path.read_text(encoding="utf-8")))
+    suites = {run["suite"] for run in runs}
+    if len(suites) != 1:
+        raise ValueError(f"Runs of different suites cannot share a table: {sorted(suites)}.")
+    merged = {**runs[0], "models": [model for run in runs for model in run["models"]]}
+    merged["merged_from"] = [
+        {"folder": str(folder), "command": run.get("command")} for folder, run in zip(folders, runs)
+    ]
+    labels = [model["label"] for model in merged["models"]]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"Two runs evaluated the same model: {labels}.")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_markdown(merged, out / "results.md")
+    merged["plots"] = [str(path.name) for path in write_plots(merged, out)]
+    _write_json(out / "results.json", merged)
+    return merged
+
+
 def _folder_name(label: str) -> str:
     return "".join(character if character.isalnum() or character in "._-" else "_" for character in label)
 

@@ -185,8 +185,9 @@ class MagnetLoss(nn.Module):
         # Decided per call: the process group may start after the loss is built.
         gather = self.gather_across_devices
         self.contrastive.gather_across_devices = get_world_size() > 1 if gather is None else gather
-        anchors = self.embed(anchor_texts)
-        positives = self.embed(positive_texts)  # same texts: another dropout sample
+        # One pass over anchors and positives together; with the same texts, dropout makes them differ.
+        embeddings = self.embed(list(anchor_texts) + list(positive_texts))
+        anchors, positives = embeddings[: len(anchor_texts)], embeddings[len(anchor_texts) :]
         return self.contrastive.compute_loss_from_embeddings([anchors, positives], None)
 
     def embed(self, texts: list[str]) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """sentence-transformers modules of magnet-st."""
 
 from magnet_st.modules.decoder import MagnetDecoder
-from magnet_st.modules.token_head import TokenClassificationHead as TokenClassificationHead
+from magnet_st.modules.token_head import TokenClassificationHead
 
-__all__ = ["MagnetDecoder"]
+__all__ = ["MagnetDecoder", "TokenClassificationHead"]
