@@ -22,7 +22,6 @@ _EXPORTS = {
     "find_head": "magnet_st.tagging.inference",
     "predict": "magnet_st.tagging.inference",
     "predict_logits": "magnet_st.tagging.inference",
-    "LoraTaggingConfig": "magnet_st.tagging.training",
     "ProbeResult": "magnet_st.tagging.training",
     "attach_head": "magnet_st.tagging.training",
     "evaluate_cached": "magnet_st.tagging.training",

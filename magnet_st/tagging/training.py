@@ -12,19 +12,19 @@ import math
 import os
 import random
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from peft import LoraConfig
 from tqdm.auto import tqdm
 
 from magnet_st.data.conll import check_tagged
+from magnet_st.lora import add_lora, default_lora_config, has_lora
 from magnet_st.tagging.alignment import WordTokenizer, check_alignment
 from magnet_st.tagging.inference import as_sentences, encode_words, find_head
 from magnet_st.tagging.metrics import tagging_scores
-
-DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
 def label_set(tags: Sequence[Sequence[str]], scheme: str = "IOB2") -> list[str]:
@@ -43,20 +43,22 @@ def _label_ids(head, tags: Sequence[Sequence[str]], argument: str) -> list[list[
     return [head.label_ids(list(sentence), f" in `{argument}` sentence {index}") for index, sentence in enumerate(tags)]
 
 
-def _make_head(model, labels, *, alignment, dropout, prefix_token, scheme, attention_mode, task):
+def _new_head(model, words, tags, eval_words, eval_tags, *, labels, scheme, alignment, **head_options):
+    """Check the data, build a head for it, and turn the tags into label ids (unknown tags fail here, early)."""
     from magnet_st.modules.token_head import TokenClassificationHead
 
+    check_tagged(words, tags, "tags")
+    if eval_words is not None:
+        check_tagged(eval_words, eval_tags, "eval_tags")
+    check_alignment(alignment)
+    labels = list(labels) if labels is not None else label_set(tags, scheme)
     head = TokenClassificationHead(
-        model.decoder.get_embedding_dimension(),
-        labels,
-        alignment=alignment,
-        dropout=dropout,
-        prefix_token=prefix_token,
-        scheme=scheme,
-        attention_mode=attention_mode,
-        task=task,
+        model.decoder.get_embedding_dimension(), labels, alignment=alignment, scheme=scheme, **head_options
     )
-    return head.to(next(model.decoder.parameters()).device)
+    head = head.to(next(model.decoder.parameters()).device)
+    train_ids = _label_ids(head, tags, "tags")
+    eval_ids = _label_ids(head, eval_tags, "eval_tags") if eval_tags is not None else None
+    return head, train_ids, eval_ids
 
 
 def attach_head(model, head) -> None:
@@ -183,24 +185,20 @@ def train_probe(
     The trained head is attached to `model` (replacing an earlier one), so `model.save()` keeps it and
     `magnet_st.tagging.predict` uses it. `attention_mode="causal"` probes an unadapted base model as is.
     """
-    check_tagged(words, tags, "tags")
-    if eval_words is not None:
-        check_tagged(eval_words, eval_tags, "eval_tags")
-    check_alignment(alignment)
-    labels = list(labels) if labels is not None else label_set(tags, scheme)
-    head = _make_head(
+    head, _, _ = _new_head(  # before the slow encoding, so bad tags fail fast
         model,
-        labels,
+        words,
+        tags,
+        eval_words,
+        eval_tags,
+        labels=labels,
+        scheme=scheme,
         alignment=alignment,
         dropout=dropout,
         prefix_token=prefix_token,
-        scheme=scheme,
         attention_mode=attention_mode,
         task=task,
     )
-    _label_ids(head, tags, "tags")  # unknown tags fail before the slow encoding
-    if eval_tags is not None:
-        _label_ids(head, eval_tags, "eval_tags")
     encode = dict(
         alignments=(alignment,),
         attention_mode=attention_mode,
@@ -246,16 +244,6 @@ def train_probe(
 
 
 # -- LoRA fine-tuning through transformers' Trainer ---------------------------------------------------
-
-
-@dataclass
-class LoraTaggingConfig:
-    """LoRA settings for fine-tuning a tagger (peft `LoraConfig` fields)."""
-
-    r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    target_modules: tuple[str, ...] = DEFAULT_LORA_TARGETS
 
 
 class _TaggerForTraining(torch.nn.Module):
@@ -324,7 +312,7 @@ def finetune_lora(
     attention_mode: str = "bidirectional",
     prefix_token: str = "bos",
     dropout: float = 0.1,
-    lora: LoraTaggingConfig | None = None,
+    lora: LoraConfig | None = None,
     max_steps: int = 500,
     learning_rate: float = 2e-4,
     batch_size: int = 8,
@@ -341,32 +329,27 @@ def finetune_lora(
     adapter stays attached to the live `model` (saving merges it into a copy). Extra keyword arguments go
     to `TrainingArguments`. Returns the train metrics and the last evaluation scores.
     """
-    from peft import LoraConfig, get_peft_model
     from transformers import EvalPrediction, TrainingArguments
 
-    from magnet_st.modules.decoder import _is_peft_model
-
-    check_tagged(words, tags, "tags")
-    if eval_words is not None:
-        check_tagged(eval_words, eval_tags, "eval_tags")
-    labels = list(labels) if labels is not None else label_set(tags, scheme)
-    head = _make_head(
+    head, train_ids, eval_ids = _new_head(
         model,
-        labels,
+        words,
+        tags,
+        eval_words,
+        eval_tags,
+        labels=labels,
+        scheme=scheme,
         alignment=alignment,
         dropout=dropout,
         prefix_token=prefix_token,
-        scheme=scheme,
         attention_mode=attention_mode,
         task=task,
     )
-    train_ids = _label_ids(head, tags, "tags")
-    eval_ids = _label_ids(head, eval_tags, "eval_tags") if eval_tags is not None else None
+    labels = head.labels
 
-    lora = lora or LoraTaggingConfig()
     decoder = model.decoder
-    if not _is_peft_model(decoder.model):
-        decoder.model = get_peft_model(decoder.model, LoraConfig(**asdict(lora), bias="none"))
+    if not has_lora(model):
+        add_lora(model, lora or default_lora_config())
     attach_head(model, head)
 
     word_tokenizer = WordTokenizer(decoder.tokenizer, decoder.max_seq_length, prefix_token)
