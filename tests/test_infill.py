@@ -184,3 +184,19 @@ def test_real_model_cached_infill_matches_full_recompute(real_model):
     result = infill(real_model, text, length=[4, 2], output_logits=True)
     reference = full_recompute_logits(real_model, text, result)
     assert torch.allclose(cached_logits(result), reference.float(), atol=1e-3)
+
+
+def test_inner_blank_never_picks_a_special_token(tiny_model):
+    tokenizer = tiny_model.decoder.tokenizer
+    eos = tokenizer.eos_token_id
+    # Make EOS the model's favourite everywhere by biasing the LM head: an inner blank must still avoid it.
+    head = tiny_model.decoder.causal_lm.get_output_embeddings()
+    original = head.weight.data[eos].clone()
+    head.weight.data[eos] = 5.0  # a large logit for EOS from every state
+    try:
+        inner = infill(tiny_model, "Alpha beta [BLANK] gamma delta.", length=4)
+        end = infill(tiny_model, "Alpha beta gamma [BLANK]", length=4)
+    finally:
+        head.weight.data[eos] = original
+    assert not set(inner.fills[0].token_ids) & set(tokenizer.all_special_ids)
+    assert eos in end.fills[0].token_ids  # at the end of a text, EOS is a fair choice

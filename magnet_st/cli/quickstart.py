@@ -17,7 +17,6 @@ QUICKSTART = TrainConfig(  # sized for about 20 minutes on 2 CPU cores
     output_dir="magnet-llama",
     max_steps=80,
     batch_size=16,
-    learning_rate=5e-4,
     max_seq_length=48,
     save_steps=20,
     logging_steps=5,

@@ -353,8 +353,15 @@ def decode_blanks(
         else:
             next_logits[index] = starting[index][state.blank]
 
+    special = torch.tensor(sorted(decoder.tokenizer.all_special_ids), device=next_logits.device)
     while not all(state.done for state in rows):
-        chosen = choose(next_logits)
+        # A blank with text after it never picks a special token (EOS would end the text mid-way); the
+        # scores stay the model's own probabilities.
+        candidates = next_logits.clone()
+        for index, state in enumerate(rows):
+            if not state.done and state.layout.join_ids[state.blank] != eos:
+                candidates[index, special] = float("-inf")
+        chosen = choose(candidates)
         raw_logp = torch.log_softmax(next_logits, dim=-1)
         feed = torch.full((len(rows),), pad, dtype=torch.long, device=device)
         feed_positions = torch.zeros((len(rows),), dtype=torch.long, device=device)
