@@ -166,3 +166,15 @@ def test_two_process_run_gathers_negatives(tiny_decoder_dir, data_file, tmp_path
     assert result.returncode == 0, result.stderr[-3000:]
     reports = [json.loads(line[7:]) for line in result.stdout.splitlines() if line.startswith("RESULT ")]
     assert sorted(r["rank"] for r in reports) == [0, 1] and all(r["world"] == 2 and r["steps"] == 2 for r in reports)
+
+
+def test_loss_curves_drop_objectives_a_stage_switched_off(tmp_path):
+    from magnet_st.training import loss_curves, plot_loss_curves
+
+    history = [
+        {"step": 1, "loss": 9.0, "mntp": 9.0},
+        {"step": 2, "loss": 2.0, "mntp": 0.0, "sscl": 2.0},  # stage 2: MNTP off, logged as 0
+        {"step": 2, "train_runtime": 3.0},
+    ]
+    assert loss_curves(history) == {"loss": [(1, 9.0), (2, 2.0)], "mntp": [(1, 9.0)], "sscl": [(2, 2.0)]}
+    assert plot_loss_curves(history, tmp_path / "curves.png").stat().st_size > 1000

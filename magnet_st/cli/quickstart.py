@@ -1,6 +1,6 @@
 """`magnet-st quickstart`: adapt the embedded SmolLM2-135M with MAGNET into ./magnet-llama and try it.
 
-Sized for about 20 minutes on 2 CPU cores; --steps, --batch-size and --sts-pairs scale it up.
+Sized for about 13 minutes on 2 CPU cores; --steps, --batch-size and --sts-pairs scale it up.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 from magnet_st.cli.train import add_training_arguments, config_from_args
 from magnet_st.training.train import TrainConfig
 
-QUICKSTART = TrainConfig(  # sized for about 20 minutes on 2 CPU cores
+QUICKSTART = TrainConfig(  # about 13 minutes on 2 CPU cores
     data="",
     output_dir="magnet-llama",
     max_steps=80,
