@@ -178,3 +178,17 @@ def test_loss_curves_drop_objectives_a_stage_switched_off(tmp_path):
     ]
     assert loss_curves(history) == {"loss": [(1, 9.0), (2, 2.0)], "mntp": [(1, 9.0)], "sscl": [(2, 2.0)]}
     assert plot_loss_curves(history, tmp_path / "curves.png").stat().st_size > 1000
+
+
+def test_quickstart_runs_end_to_end(tiny_decoder_dir, tmp_path, capsys):
+    from magnet_st.cli import main
+
+    output = tmp_path / "magnet-tiny"
+    argv = ["quickstart", "--base", tiny_decoder_dir, "--output", str(output), "--steps", "2", "--batch-size", "4"]
+    assert main(argv + ["--sts-pairs", "30", "--max-texts", "64", "--logging-steps", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "unadapted, causal/mean" in printed and "-> MAGNET" in printed
+    assert "infill:" in printed and "generate: The capital of France is" in printed
+    from sentence_transformers import SentenceTransformer
+
+    assert SentenceTransformer(str(output)).encode(["works in plain sentence-transformers"]).shape == (1, 64)

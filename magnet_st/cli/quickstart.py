@@ -25,6 +25,12 @@ WIKI = ("wiki1m_for_simcse_head", "wiki1m_for_simcse.txt")
 STSB_DEV = ("stsbenchmark", "sts-dev.csv")
 INFILL_EXAMPLE = "My friends and I went to the beach on Saturday. [BLANK] We drove home tired but happy."
 GENERATE_EXAMPLE = "The capital of France is"
+UNADAPTED_ENCODINGS = (
+    ("bidirectional", "lasttoken"),
+    ("bidirectional", "mean"),
+    ("causal", "lasttoken"),
+    ("causal", "mean"),
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,6 +64,7 @@ def stsb_dev_spearman(model, data_dir: str | None, pairs: int) -> float:
 
 def run(args: argparse.Namespace) -> int:
     from magnet_st.evaluation.data import dataset_file
+    from magnet_st.evaluation.sentence import encoding_variant
     from magnet_st.generation import generate, infill
     from magnet_st.model import load_model
     from magnet_st.training.train import train
@@ -67,12 +74,15 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args, data, args.output, drop_cut_last_line=args.data is None)
     print(f"[1/4] Base model {config.base}: STS-B dev Spearman on {args.sts_pairs} pairs ...", flush=True)
     base = load_model(config.base, max_seq_length=config.max_seq_length)
-    before = stsb_dev_spearman(base, args.data_dir, args.sts_pairs)
-    base_mean = load_model(config.base, max_seq_length=config.max_seq_length, pooling="mean", attention_mode="causal")
-    before_causal_mean = stsb_dev_spearman(base_mean, args.data_dir, args.sts_pairs)
-    print(f"      unadapted, bidirectional/last token (MAGNET's encoding): {before:.2f}", flush=True)
-    print(f"      unadapted, causal/mean (the base's best encoding):       {before_causal_mean:.2f}", flush=True)
-    del base, base_mean
+    unadapted = {}
+    for attention_mode, pooling in UNADAPTED_ENCODINGS:  # the base's best encoding is the fair baseline
+        with encoding_variant(base, attention_mode, pooling):
+            unadapted[f"{attention_mode}/{pooling}"] = stsb_dev_spearman(base, args.data_dir, args.sts_pairs)
+        print(
+            f"      unadapted, {attention_mode}/{pooling}: {unadapted[f'{attention_mode}/{pooling}']:.2f}", flush=True
+        )
+    best_encoding = max(unadapted, key=unadapted.get)
+    del base
     print(
         f"[2/4] MAGNET training ({config.recipe} recipe, {config.max_steps} steps x {config.batch_size} texts) ...",
         flush=True,
@@ -82,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"[3/4] Saved to {Path(args.output).resolve()}; STS-B dev after MAGNET ...", flush=True)
     after = stsb_dev_spearman(model, args.data_dir, args.sts_pairs)
     print(
-        f"      STS-B dev Spearman: unadapted {before:.2f} (causal/mean {before_causal_mean:.2f}) -> MAGNET {after:.2f}",
+        f"      STS-B dev Spearman: unadapted at best {unadapted[best_encoding]:.2f} ({best_encoding}) "
+        f"-> MAGNET {after:.2f}",
         flush=True,
     )
     print("[4/4] The same weights infill and generate:", flush=True)
