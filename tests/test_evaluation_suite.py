@@ -139,6 +139,9 @@ def test_merge_results_builds_one_table_from_separate_runs(tmp_path):
     run("two", "smollm2-135m", 38.0)
     merged = merge_results([tmp_path / "one", tmp_path / "two"], tmp_path / "all")
     assert [model["label"] for model in merged["models"]] == ["magnet-llama", "smollm2-135m"]
+    assert merged["command"].startswith(
+        "magnet-st eval magnet-llama && magnet-st eval smollm2-135m && magnet-st eval --merge"
+    )
     table = (tmp_path / "all" / "results.md").read_text()
     assert "magnet-llama" in table and "smollm2-135m" in table
     assert (

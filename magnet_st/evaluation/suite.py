@@ -332,6 +332,8 @@ def merge_results(folders: list[str | os.PathLike], out_dir: str | os.PathLike) 
     merged["merged_from"] = [
         {"folder": str(folder), "command": run.get("command")} for folder, run in zip(folders, runs)
     ]
+    merge_command = "magnet-st eval --merge " + " ".join(str(folder) for folder in folders) + f" --out {out_dir}"
+    merged["command"] = " && ".join([*(str(run.get("command")) for run in runs), merge_command])
     labels = [model["label"] for model in merged["models"]]
     if len(set(labels)) != len(labels):
         raise ValueError(f"Two runs evaluated the same model: {labels}.")
