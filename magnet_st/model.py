@@ -139,6 +139,16 @@ class MagnetSentenceTransformer(SentenceTransformer):
         card.write_text(card.read_text(encoding="utf-8") + "\n".join(lines), encoding="utf-8")
 
 
+def sentence_pooling(decoder: MagnetDecoder, pooling: str) -> Pooling:
+    """The Pooling module for "lasttoken" or "mean"; mean pooling leaves the instruction out, as LLM2Vec does."""
+    pooling_mode = POOLING_MODES.get(pooling)
+    if pooling_mode is None:
+        raise ValueError(f"`pooling` must be 'lasttoken' or 'mean', got {pooling!r}.")
+    return Pooling(
+        decoder.get_embedding_dimension(), pooling_mode=pooling_mode, include_prompt=pooling_mode == "lasttoken"
+    )
+
+
 def _is_saved_magnet_model(path: Path) -> bool:
     return (path / "modules.json").is_file() and (path / MagnetDecoder.config_file_name).is_file()
 
@@ -211,7 +221,7 @@ def load_model(
 
     pooling_mode = POOLING_MODES.get(pooling or "lasttoken")
     if pooling_mode is None:
-        raise ValueError(f"`pooling` must be 'lasttoken' or 'mean', got {pooling!r}.")
+        raise ValueError(f"`pooling` must be 'lasttoken' or 'mean', got {pooling!r}.")  # before the slow load
     folder = resolve_base_model(name_or_path)
     base_name = str(name_or_path) if str(name_or_path) in EMBEDDED_MODELS else path.name
     decoder = MagnetDecoder(
@@ -224,11 +234,7 @@ def load_model(
     )
     if pooling_mode == "lasttoken" and not append_eos:
         raise ValueError("`pooling='lasttoken'` reads the appended EOS state; keep `append_eos=True` or use 'mean'.")
-    pooling_module = Pooling(
-        decoder.get_embedding_dimension(),
-        pooling_mode=pooling_mode,
-        include_prompt=pooling_mode == "lasttoken",  # mean pooling leaves the instruction out, as LLM2Vec
-    )
+    pooling_module = sentence_pooling(decoder, pooling_mode)
     prompts = {PROMPT_NAME: prompt} if prompt else {}
     return MagnetSentenceTransformer(
         modules=[decoder, pooling_module],

@@ -252,7 +252,7 @@ def encoding_variant(model: Any, attention_mode: str | None = None, pooling: str
     """Temporarily encode a MAGNET model with another attention mode and/or pooling; restored afterwards."""
     from sentence_transformers.sentence_transformer.modules import Pooling
 
-    from magnet_st.model import POOLING_MODES, MagnetSentenceTransformer
+    from magnet_st.model import MagnetSentenceTransformer, sentence_pooling
 
     if (attention_mode or pooling) and not isinstance(model, MagnetSentenceTransformer):
         raise ValueError("`attention_mode` and `pooling` variants need a MAGNET decoder model, not a plain encoder.")
@@ -271,12 +271,7 @@ def encoding_variant(model: Any, attention_mode: str | None = None, pooling: str
                 raise ValueError("`attention_mode` for sentence encoding must be 'bidirectional' or 'causal'.")
             decoder.attention_mode = mode.value
         if pooling:
-            if pooling not in POOLING_MODES:
-                raise ValueError(f"`pooling` must be 'lasttoken' or 'mean', got {pooling!r}.")
-            mode_name = POOLING_MODES[pooling]
-            model[pooling_index] = Pooling(
-                decoder.get_embedding_dimension(), pooling_mode=mode_name, include_prompt=mode_name == "lasttoken"
-            )
+            model[pooling_index] = sentence_pooling(decoder, pooling)
         yield model
     finally:
         decoder.attention_mode = old_mode
