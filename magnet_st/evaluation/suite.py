@@ -133,14 +133,9 @@ def load_spec(spec: ModelSpec, *, scratch: str | os.PathLike | None = None, max_
         if spec.attention_mode:
             model.decoder.attention_mode = spec.attention_mode
         if spec.pooling:
-            from sentence_transformers.sentence_transformer.modules import Pooling
+            from magnet_st.model import sentence_pooling
 
-            from magnet_st.model import POOLING_MODES
-
-            mode = POOLING_MODES[spec.pooling]
-            model[1] = Pooling(
-                model.decoder.get_embedding_dimension(), pooling_mode=mode, include_prompt=mode == "lasttoken"
-            )
+            model[1] = sentence_pooling(model.decoder, spec.pooling)
     model.eval()
     return model
 
