@@ -2,7 +2,9 @@
 
 Both see a context of the same number of tokens (ROCStories test stories): `generate` continues it as a
 prompt, `infill` fills a blank in its middle. Both decode greedily with a KV cache and produce the same
-number of tokens. A second comparison times an automatic length against the known length it chose.
+number of tokens. Then an automatic length is timed against the known length it chose, for a blank inside
+a sentence (candidate lengths decoded and ranked) and for a blank between sentences (mean sentence length,
+no extra decoding).
 
     python benchmarks/infill.py [--model smollm2-135m] [--context-tokens 256] [--new-tokens 32] [--repeats 3]
 
@@ -20,6 +22,7 @@ import torch
 from magnet_st import load_model
 from magnet_st.evaluation.infilling import rocstories_examples
 from magnet_st.generation import BLANK, generate, infill
+from magnet_st.generation.lengths import is_sentence_blank, split_sentences
 
 
 def timed(function, repeats: int) -> float:
@@ -32,17 +35,32 @@ def timed(function, repeats: int) -> float:
     return statistics.median(times)
 
 
-def build_context(tokenizer, context_tokens: int, data_dir=None) -> tuple[str, str]:
-    """Left and right text around a blank, together `context_tokens` tokens of real stories."""
+def build_context(tokenizer, context_tokens: int, data_dir=None) -> tuple[str, str, str, str]:
+    """Left and right text around a blank, together about `context_tokens` tokens of real stories: once cut in
+    the middle of a sentence, once at the sentence boundary nearest the middle."""
     stories = [text.replace(BLANK, reference.strip()) for text, reference in rocstories_examples(data_dir, 200)]
-    ids: list[int] = []
+    sentences: list[str] = []
+    total = 0
     for story in stories:
-        ids += tokenizer(" " + story, add_special_tokens=False)["input_ids"]
-        if len(ids) >= context_tokens:
+        for sentence in split_sentences(story):
+            sentences.append(sentence)
+            total += len(tokenizer(" " + sentence, add_special_tokens=False)["input_ids"])
+        if total >= context_tokens:
             break
-    ids = ids[:context_tokens]
+    ids = tokenizer(" ".join(sentences), add_special_tokens=False)["input_ids"][:context_tokens]
     half = context_tokens // 2
-    return tokenizer.decode(ids[:half]), tokenizer.decode(ids[half:])
+    while is_sentence_blank(tokenizer.decode(ids[:half]), tokenizer.decode(ids[half:])):
+        half += 1  # the first blank must sit inside a sentence
+    cut = min(
+        range(1, len(sentences)),
+        key=lambda i: abs(len(tokenizer(" ".join(sentences[:i]), add_special_tokens=False)["input_ids"]) - half),
+    )
+    return (
+        tokenizer.decode(ids[:half]),
+        tokenizer.decode(ids[half:]),
+        " ".join(sentences[:cut]) + " ",
+        " " + " ".join(sentences[cut:]),
+    )
 
 
 def main() -> None:
@@ -50,8 +68,6 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--context-tokens", type=int, default=256)
     parser.add_argument("--new-tokens", type=int, default=32)
-    parser.add_argument("--max-auto-length", type=int, default=32)
-    parser.add_argument("--sentence-length", type=int, default=12, help="a typical known length (tokens)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data", default=None)
@@ -61,8 +77,9 @@ def main() -> None:
     model = load_model(args.model)
     model.eval()
     tokenizer = model.decoder.tokenizer
-    left, right = build_context(tokenizer, args.context_tokens, args.data)
+    left, right, sentences_left, sentences_right = build_context(tokenizer, args.context_tokens, args.data)
     text = f"{left}{BLANK}{right}"
+    sentence_text = f"{sentences_left}{BLANK}{sentences_right}"
     # The prompt for `generate` has exactly as many tokens as the infill context (EOS included there).
     prompt_ids = tokenizer(left + right, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     prompt = tokenizer.decode(prompt_ids[: args.context_tokens])
@@ -70,24 +87,24 @@ def main() -> None:
 
     generate_time = timed(lambda: generate(model, prompt, max_new_tokens=n, min_new_tokens=n), args.repeats)
     infill_time = timed(lambda: infill(model, text, length=n), args.repeats)
-    auto = infill(model, text, max_auto_length=args.max_auto_length).fills[0]
-    auto_time = timed(lambda: infill(model, text, max_auto_length=args.max_auto_length), args.repeats)
-    known_time = timed(lambda: infill(model, text, length=auto.length), args.repeats)
-    sentence_time = timed(lambda: infill(model, text, length=args.sentence_length), args.repeats)
+    auto_times = {}
+    for kind, blank_text in (("inside a sentence", text), ("between sentences", sentence_text)):
+        auto = infill(model, blank_text).fills[0]
+        auto_time = timed(lambda blank_text=blank_text: infill(model, blank_text), args.repeats)
+        known_time = timed(
+            lambda blank_text=blank_text, n=auto.length: infill(model, blank_text, length=n), args.repeats
+        )
+        auto_times[kind] = (auto.length, auto_time, known_time)
 
     print(f"model {args.model}, context {args.context_tokens} tokens, {torch.get_num_threads()} thread(s)")
     print(f"generate: {n} tokens in {generate_time:.3f} s = {1000 * generate_time / n:.1f} ms/token")
     print(f"infill:   {n} tokens in {infill_time:.3f} s = {1000 * infill_time / n:.1f} ms/token")
     print(f"ratio infill / generate per generated token: {infill_time / generate_time:.2f}x (target <= 1.2x)")
-    print(
-        f"automatic length (up to {args.max_auto_length}) chose {auto.length} tokens: {auto_time:.3f} s; "
-        f"known length {auto.length}: {known_time:.3f} s"
-    )
-    print(f"ratio automatic / known length (same output length): {auto_time / known_time:.2f}x (target <= 2x)")
-    print(
-        f"ratio automatic / known length {args.sentence_length} (decodes up to {args.max_auto_length} instead): "
-        f"{auto_time / sentence_time:.2f}x"
-    )
+    for kind, (length, auto_time, known_time) in auto_times.items():
+        print(
+            f"blank {kind}: automatic length chose {length} tokens in {auto_time:.3f} s; "
+            f"known length {length}: {known_time:.3f} s; ratio {auto_time / known_time:.2f}x (target <= 2x)"
+        )
 
 
 if __name__ == "__main__":

@@ -83,3 +83,17 @@ def allowed_attention(mask: torch.Tensor) -> torch.Tensor:
     if mask.dtype == torch.bool:
         return mask
     return mask == 0
+
+
+def attention_bias(allowed: torch.Tensor, config, dtype: torch.dtype) -> torch.Tensor:
+    """A 4D boolean `allowed` mask in the form the attention backend takes (bool for sdpa, additive for eager)."""
+    implementation = config._attn_implementation
+    if implementation not in ("sdpa", "eager"):
+        raise ValueError(
+            f"Infilling needs a 4D attention mask, which attn_implementation={implementation!r} does not take; "
+            "load the model with 'sdpa' or 'eager'."
+        )
+    if implementation == "sdpa":
+        return allowed
+    bias = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device)
+    return bias.masked_fill(~allowed, torch.finfo(dtype).min)

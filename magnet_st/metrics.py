@@ -11,16 +11,14 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from typing import Literal
 
 import torch
 
 from magnet_st.generation.infill import BLANK, build_layout
+from magnet_st.generation.lengths import split_sentences
 from magnet_st.validation import check_texts
-
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 def _tokens(sequence: str | Sequence) -> list:
@@ -40,14 +38,6 @@ def rep_n(continuations: Sequence[str | Sequence], n: int = 4) -> float:
         if ngrams:
             values.append(1.0 - len(set(ngrams)) / len(ngrams))
     return sum(values) / len(values) if values else 0.0
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of a text: split after . ! ? followed by whitespace (and at line breaks)."""
-    parts = []
-    for line in text.splitlines():
-        parts.extend(part.strip() for part in SENTENCE_END.split(line))
-    return [part for part in parts if part]
 
 
 def rep_sen(continuations: Sequence[str]) -> float:

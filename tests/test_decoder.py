@@ -112,7 +112,7 @@ def test_eager_and_sdpa_agree(tiny_decoder_dir, tiny_model, mode):
 
 
 def test_eager_and_sdpa_agree_in_hybrid(tiny_decoder_dir, tiny_model, ids):
-    eager = magnet_st.load_model(tiny_decoder_dir, model_kwargs={"attn_implementation": "eager"})
+    eager = magnet_st.load_model(tiny_decoder_dir, device="cpu", model_kwargs={"attn_implementation": "eager"})
     span = torch.zeros_like(ids, dtype=torch.bool)
     span[0, 2:5] = True
     torch.testing.assert_close(
@@ -161,7 +161,7 @@ def test_long_text_is_truncated_to_max_seq_length(tiny_decoder_dir):
 
 
 def test_mean_pooling_option(tiny_decoder_dir, tiny_model):
-    mean = magnet_st.load_model(tiny_decoder_dir, pooling="mean", max_seq_length=128)
+    mean = magnet_st.load_model(tiny_decoder_dir, pooling="mean", max_seq_length=128, device="cpu")
     assert mean[1].pooling_mode == "mean" and not mean[1].include_prompt
     states = mean.encode(["a short text"], output_value="token_embeddings", prompt="")[0]
     np.testing.assert_allclose(mean.encode(["a short text"], prompt="")[0], states.mean(0).numpy(), atol=1e-5)

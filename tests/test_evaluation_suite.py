@@ -71,7 +71,8 @@ def test_smoke_suite_end_to_end_is_reproducible(tmp_path):
     )
     table = (tmp_path / "a" / "results.md").read_text()
     assert "| claim | tiny | all-MiniLM-L6-v2 |" in table and "STS-B alone" in table
-    assert list((tmp_path / "a").glob("plot_*.png"))
+    plots = sorted(path.name for path in (tmp_path / "a").glob("plot_*.png"))
+    assert plots and plots == sorted(saved["plots"])
     assert (tmp_path / "a" / "mteb" / "all-MiniLM-L6-v2" / "LocalSTS-stsb.json").is_file()
     # A small strong encoder must beat a random tiny decoder on STS-B, even on 40 pairs.
     stsb = [m["parts"]["sentence"]["result"]["sts"]["stsb"]["spearman"] for m in first["models"]]
@@ -94,6 +95,16 @@ def test_report_table_reads_numbers_by_claim():
                         "result": {"sts_average": 70.0, "sts": {"stsb": {"spearman": 71.234}}},
                     },
                     "generation": {"status": "ok", "result": {"greedy": {"rep-sen": 0.01, "rep_4": 0.2}}},
+                    "infilling": {
+                        "status": "ok",
+                        "result": {
+                            f"{name}/both": {
+                                "perplexity": 9.0,
+                                "auto_length": {"mean_abs_error": error, "constant_median_guess_mean_abs_error": 2.5},
+                            }
+                            for name, error in (("rocstories", 2.0), ("wikipedia", 11.0))
+                        },
+                    },
                     "knowledge": {"status": "not available", "reason": "x"},
                 },
             }
@@ -102,6 +113,7 @@ def test_report_table_reads_numbers_by_claim():
     table = markdown_table(results)
     assert "| STS-B alone, Spearman x100 | 71.23 |" in table
     assert "| Sentence repetition / 4-gram repetition (greedy) | 0.0100 / 0.2000 |" in table
+    assert "best constant / Wikipedia / best constant | 2.00 / 2.50 / 11.00 / 2.50 |" in table
     assert "LAMA" not in table  # rows without any number are left out
     assert find_number({"NER": {"F1": 91.0}}, ("ner",)) == 91.0
 
@@ -151,7 +163,22 @@ def test_merge_results_builds_one_table_from_separate_runs(tmp_path):
     run("three", "other", 1.0, suite="smoke")
     with pytest.raises(ValueError, match="different suites"):
         merge_results([tmp_path / "one", tmp_path / "three"], tmp_path / "bad")
-    with pytest.raises(ValueError, match="same model"):
+    with pytest.raises(ValueError, match="given twice"):
         merge_results([tmp_path / "one", tmp_path / "one"], tmp_path / "bad")
+    # A rerun of one part for the same model replaces that part and keeps the others.
+    rerun = json.loads((tmp_path / "one" / "results.json").read_text())
+    rerun["models"][0]["parts"] = {"infilling": {"rocstories": {"both": {"perplexity": 9.5}}}}
+    (tmp_path / "four").mkdir()
+    (tmp_path / "four" / "results.json").write_text(json.dumps(rerun))
+    (tmp_path / "combined").mkdir()
+    (tmp_path / "combined" / "plot_99_stale.png").write_bytes(b"")
+    combined = merge_results([tmp_path / "one", tmp_path / "two", tmp_path / "four"], tmp_path / "combined")
+    assert not (tmp_path / "combined" / "plot_99_stale.png").exists()  # an earlier run's plots are replaced
+    assert [model["label"] for model in combined["models"]] == ["magnet-llama", "smollm2-135m"]
+    assert set(combined["models"][0]["parts"]) == {"sentence", "infilling"}
+    rerun["models"][0]["parts"] = {"sentence": {"sts": {"stsb": 70.0}}}
+    (tmp_path / "four" / "results.json").write_text(json.dumps(rerun))
+    replaced = merge_results([tmp_path / "one", tmp_path / "four"], tmp_path / "replaced")
+    assert replaced["models"][0]["parts"]["sentence"]["sts"]["stsb"] == 70.0
     with pytest.raises(FileNotFoundError, match="results.json"):
         merge_results([tmp_path / "missing"], tmp_path / "bad")

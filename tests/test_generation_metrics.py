@@ -5,7 +5,8 @@ import torch
 
 from magnet_st.evaluation.infilling import evaluate_infilling, rocstories_examples, wikipedia_examples
 from magnet_st.generation.infill import BLANK
-from magnet_st.metrics import rep_n, rep_sen, span_log_likelihoods, span_perplexity, split_sentences
+from magnet_st.generation.lengths import split_sentences
+from magnet_st.metrics import rep_n, rep_sen, span_log_likelihoods, span_perplexity
 
 
 def test_rep_n_counts_repeated_ngrams():

@@ -1,15 +1,17 @@
+import json
+
 import pytest
 import torch
 
 from magnet_st.generation import infill
 from magnet_st.generation.infill import build_layout
+from magnet_st.generation.lengths import completion_scores, is_sentence_blank, sentence_blank_length
 
 
-def full_recompute_logits(model, text, result, **layout_kwargs):
+def full_recompute_logits(model, text, result):
     """Reference: one hybrid forward over context + kept span tokens (no cache), logits before each span token."""
     decoder = model.decoder
-    lengths = [fill.length if not fill.auto_length else None for fill in result.fills]
-    layout = build_layout(decoder, text, lengths, **layout_kwargs)
+    layout = build_layout(decoder, text, [fill.length for fill in result.fills])
     tokens = dict(zip(layout.context_positions, layout.context_ids))
     span_positions = []
     for start, fill in zip(layout.gap_starts, result.fills):
@@ -23,6 +25,8 @@ def full_recompute_logits(model, text, result, **layout_kwargs):
         "span_mask": torch.tensor([[p in span_positions for p in positions]]),
         "position_ids": torch.tensor([positions]),
     }
+    device = next(decoder.parameters()).device
+    features = {name: value.to(device) for name, value in features.items()}
     with torch.no_grad():
         hidden = decoder(features, attention_mode="hybrid")["token_embeddings"][0]
         logits = decoder.lm_logits(hidden)
@@ -42,12 +46,12 @@ def cached_logits(result):
         ("[BLANK] is the capital of France.", 3),  # blank at the very start
         ("Once upon a time [BLANK]", 5),  # blank at the very end: plain generation after the context
         ("A [BLANK] b and [BLANK] c d e.", [2, 3]),  # several blanks, the second sees the first
-        ("A [BLANK] b and [BLANK] c d e.", None),  # automatic lengths, discarded tokens hidden
+        ("A [BLANK] b and [BLANK] c d e.", None),  # automatic lengths
     ],
 )
 def test_cached_infill_matches_full_recompute(tiny_model, text, length):
     result = infill(tiny_model, text, length=length, max_auto_length=5, output_logits=True)
-    reference = full_recompute_logits(tiny_model, text, result, max_auto_length=5)
+    reference = full_recompute_logits(tiny_model, text, result)
     cached = cached_logits(result)
     assert cached.shape == reference.shape
     assert torch.allclose(cached, reference.float(), atol=1e-4), (cached - reference).abs().max()
@@ -83,12 +87,12 @@ def test_context_is_encoded_once_per_text(tiny_model):
     texts = ["A [BLANK] b c.", "Longer text here with [BLANK] and also [BLANK] at the end."]
     calls, hook = count_backbone_calls(tiny_model)
     try:
-        infill(tiny_model, texts, length=None, max_auto_length=4, do_sample=True, seed=0, num_candidates=3)
+        infill(tiny_model, texts, length=[[4], [3, 4]], do_sample=True, seed=0, num_candidates=3)
     finally:
         hook.remove()
     prefill = [shape for shape in calls if shape[1] > 1]
     decode = [shape for shape in calls if shape[1] == 1]
-    # One context pass for both texts together (batch 2, not 2 x 3 candidates, not once per length).
+    # One context pass for both texts together (batch 2, not 2 x 3 candidates, not once per token).
     assert len(prefill) == 1 and prefill[0][0] == 2
     # Every other call feeds one token per row; at most 4 tokens for each of at most 2 blanks.
     assert all(shape == (6, 1) for shape in decode)
@@ -138,10 +142,70 @@ def test_top_k_one_sampling_equals_greedy(tiny_model):
     assert greedy.text == sampled.text
 
 
-def test_auto_length_picks_best_normalised_score(tiny_model):
-    result = infill(tiny_model, "A [BLANK] b.", max_auto_length=6, output_logits=True)
+def test_sentence_blank_gets_the_mean_sentence_length_without_extra_passes(tiny_model):
+    tokenizer = tiny_model.decoder.tokenizer
+    sentences = ["Tom was hungry.", "He ate the whole pizza and felt full afterwards.", "Then he slept."]
+    counts = [len(tokenizer(" " + sentence, add_special_tokens=False)["input_ids"]) for sentence in sentences]
+    text = f"{sentences[0]} [BLANK] {sentences[1]} {sentences[2]}"
+    calls, hook = count_backbone_calls(tiny_model)
+    try:
+        result = infill(tiny_model, text)
+    finally:
+        hook.remove()
     fill = result.fills[0]
-    assert fill.auto_length and 1 <= fill.length <= 6
+    assert fill.auto_length and fill.length == round(sum(counts) / len(counts))
+    assert len([shape for shape in calls if shape[1] > 1]) == 1  # the context pass only: no candidate decodes
+    assert infill(tiny_model, text, max_auto_length=3).fills[0].length == 3  # clipped
+
+
+def causal_text_logprob(model, ids, start):
+    """log p(ids[start:] | ids[:start]) from the plain transformers causal LM (no magnet_st attention code;
+    is_causal=True because a MAGNET config is saved bidirectional)."""
+    with torch.no_grad():
+        logits = model.decoder.causal_lm(input_ids=torch.tensor([ids]), is_causal=True).logits[0].float()
+    logp = torch.log_softmax(logits[:-1], dim=-1)
+    return float(sum(logp[p - 1, ids[p]] for p in range(start, len(ids))))
+
+
+def test_inner_blank_length_maximises_the_completed_text_likelihood(tiny_model):
+    text = "The cat [BLANK] on the mat."  # shorter than the window: the choice sees the whole text
+    candidates = (1, 2, 3, 5)
+    longest = infill(tiny_model, text, length=5).fills[0].token_ids
+    layout = build_layout(tiny_model.decoder, text, [5])
+    before = layout.context_ids[: layout.predictor_index[0] + 1]
+    after = layout.context_ids[len(before) :]
+    scores = {n: causal_text_logprob(tiny_model, before + longest[:n] + after, len(before)) for n in candidates}
+    best = max(candidates, key=scores.get)
+    auto = infill(tiny_model, text, phrase_lengths=candidates).fills[0]
+    assert auto.auto_length and auto.length == best
+    assert auto.token_ids == infill(tiny_model, text, length=best).fills[0].token_ids  # then decoded in place
+    assert infill(tiny_model, text, phrase_lengths=candidates, max_auto_length=2).fills[0].length <= 2
+
+
+def test_inner_blank_choice_reads_a_window_around_the_blank(tiny_model):
+    calls, hook = count_backbone_calls(tiny_model)
+    long_left = "word " * 300
+    try:
+        infill(tiny_model, long_left + "The cat [BLANK] on the mat.", phrase_lengths=(1, 2))
+    finally:
+        hook.remove()
+    passes = [shape for shape in calls if shape[1] > 1]
+    # The window's hybrid pass, the causal pass over before + fill and the one over the candidates' right
+    # context each read at most 2 x 32 + 3 tokens; then the full text is encoded once for the in-place decode.
+    assert len(passes) == 4 and passes[2][0] == 2 and passes[3][1] > 300
+    assert max(shape[1] for shape in passes[:3]) <= 2 * 32 + 3
+
+
+def test_mixed_blanks_choose_each_length_by_its_rule(tiny_model):
+    text = "Anna opened the door. [BLANK] The cat [BLANK] on the mat."
+    result = infill(tiny_model, text, phrase_lengths=(1, 2))
+    sentence, inner = result.fills
+    tokenizer = tiny_model.decoder.tokenizer
+    # Complete sentences only: "The cat" before the inner blank is a fragment, so only the first counts.
+    assert sentence.length == len(tokenizer(" Anna opened the door.", add_special_tokens=False)["input_ids"])
+    assert inner.length in (1, 2) and sentence.auto_length and inner.auto_length
+    given = infill(tiny_model, text, length=[None, 4], phrase_lengths=(1, 2)).fills
+    assert given[0].auto_length and not given[1].auto_length and given[1].length == 4
 
 
 def test_custom_blank_marker(tiny_model):
@@ -167,6 +231,9 @@ def test_custom_blank_marker(tiny_model):
         ({"num_candidates": 0}, ValueError, "num_candidates"),
         ({"num_candidates": 2}, ValueError, "do_sample"),
         ({"max_auto_length": 0}, ValueError, "max_auto_length"),
+        ({"phrase_lengths": []}, ValueError, "phrase_lengths"),
+        ({"phrase_lengths": [2, 0]}, ValueError, "phrase_lengths"),
+        ({"phrase_lengths": "12"}, ValueError, "phrase_lengths"),
         ({"blank": ""}, ValueError, "blank"),
         ({"texts": "a [BLANK][BLANK] b"}, ValueError, "no text between"),
     ],
@@ -200,3 +267,66 @@ def test_inner_blank_never_picks_a_special_token(tiny_model):
         head.weight.data[eos] = original
     assert not set(inner.fills[0].token_ids) & set(tokenizer.all_special_ids)
     assert eos in end.fills[0].token_ids  # at the end of a text, EOS is a fair choice
+
+
+@pytest.mark.parametrize(
+    "before, after, expected",
+    [
+        ("Tom was hungry.", "He ate.", True),
+        ("", "He ate.", True),  # at the start, before a sentence
+        ("Tom was hungry!", "", True),  # at the end, after a sentence
+        ('He said "stop."', "“Why?” she asked.", True),  # closing and opening quotes
+        ("The cat", "on the mat.", False),  # inside a sentence
+        ("Tom was hungry.", "and ate.", False),  # the text after it continues a sentence
+        ("Once upon a time", "", False),
+        ("", "", False),  # nothing to measure
+    ],
+)
+def test_is_sentence_blank(before, after, expected):
+    assert is_sentence_blank(before, after) is expected
+
+
+def test_sentence_blank_length_counts_complete_sentences_only(tiny_model):
+    tokenizer = tiny_model.decoder.tokenizer
+
+    def count(sentence):
+        return len(tokenizer(" " + sentence, add_special_tokens=False)["input_ids"])
+
+    pieces = ["One two three. Four five", " six. Seven eight nine ten eleven.", ""]
+    # Blank 0 sits inside "Four five _ six." (both fragments dropped); blank 1 follows a full sentence.
+    expected = round((count("One two three.") + count("Seven eight nine ten eleven.")) / 2)
+    assert sentence_blank_length(tokenizer, pieces, [False, True]) == expected
+    assert sentence_blank_length(tokenizer, ["The cat", " on the mat"], [False]) is None
+
+
+def test_cli_infill_json(tiny_decoder_dir, capsys):
+    from magnet_st.cli import main
+
+    text = "The cat [BLANK] on the mat."
+    assert main(["infill", tiny_decoder_dir, text, "--length", "2", "--json"]) == 0
+    given = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert given["candidates"][0]["fills"][0]["length"] == 2 and not given["candidates"][0]["fills"][0]["automatic"]
+    assert main(["infill", tiny_decoder_dir, text, "--phrase-lengths", "1", "3", "--json"]) == 0
+    auto = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["candidates"][0]["fills"][0]
+    assert auto["automatic"] and auto["length"] in (1, 3)
+
+
+@pytest.mark.parametrize("after_tokens", [1, 6])
+def test_completion_scores_match_plain_causal_scoring(tiny_model, after_tokens):
+    tokenizer = tiny_model.decoder.tokenizer
+    before = tokenizer("Once upon a time there", add_special_tokens=False)["input_ids"]
+    fill = tokenizer(" was a small red fox", add_special_tokens=False)["input_ids"]
+    after = tokenizer(" who lived in the deep woods", add_special_tokens=False)["input_ids"][:after_tokens]
+    lengths = [1, 3, len(fill)]
+    scores = completion_scores(tiny_model.decoder, before, fill, after, lengths)
+    for length, score in zip(lengths, scores):
+        reference = causal_text_logprob(tiny_model, before + fill[:length] + after, len(before))
+        assert score == pytest.approx(reference, abs=1e-3)
+
+
+def test_automatic_length_at_the_end_without_eos(tiny_decoder_dir):
+    from magnet_st import load_model
+
+    model = load_model(tiny_decoder_dir, pooling="mean", append_eos=False, device="cpu")
+    fill = infill(model, "Once upon a time [BLANK]", phrase_lengths=(1, 2, 3)).fills[0]
+    assert fill.auto_length and fill.length in (1, 2, 3)

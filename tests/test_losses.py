@@ -120,7 +120,7 @@ def test_magnet_loss_returns_weighted_named_parts(tiny_model):
 def test_gradients_reach_the_decoder_from_every_objective(tiny_decoder_dir):
     from magnet_st import load_model
 
-    model = load_model(tiny_decoder_dir)
+    model = load_model(tiny_decoder_dir, device="cpu")
     model.train()
     features = [model.decoder.preprocess(TEXTS)]
     for name, value in MagnetLoss(model)(features).items():

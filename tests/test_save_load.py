@@ -51,7 +51,7 @@ def test_plain_folder_layout(saved):
 
 
 def test_magnet_reload_keeps_everything(saved, tiny_model):
-    reloaded = magnet_st.load_model(str(saved))
+    reloaded = magnet_st.load_model(str(saved), device="cpu")
     assert isinstance(reloaded.decoder, magnet_st.MagnetDecoder)
     np.testing.assert_allclose(reloaded.encode(TEXTS), tiny_model.encode(TEXTS), atol=1e-5, rtol=0)
     assert first_state_sees_last_token(reloaded)

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from magnet_st.generation.infill import BLANK, DEFAULT_MAX_AUTO_LENGTH
+from magnet_st.generation.lengths import DEFAULT_PHRASE_LENGTHS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,6 +15,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("texts", nargs="+", help=f"texts with one or more {BLANK} markers")
     parser.add_argument("--length", type=int, nargs="+", default=None, help="tokens per blank (one, or one per blank)")
     parser.add_argument("--max-auto-length", type=int, default=DEFAULT_MAX_AUTO_LENGTH, help="longest automatic fill")
+    parser.add_argument(
+        "--phrase-lengths",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_PHRASE_LENGTHS),
+        help="candidate lengths for an automatic blank inside a sentence (default: %(default)s)",
+    )
     parser.add_argument("--blank", default=BLANK, help="the blank marker")
     parser.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
     parser.add_argument("--temperature", type=float, default=1.0)
@@ -39,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
         length=length,
         blank=args.blank,
         max_auto_length=args.max_auto_length,
+        phrase_lengths=args.phrase_lengths,
         do_sample=args.sample,
         temperature=args.temperature,
         top_k=args.top_k,
@@ -54,7 +63,10 @@ def run(args: argparse.Namespace) -> int:
             {
                 "text": candidate.text,
                 "score": candidate.score,
-                "fills": [{"text": fill.text, "length": fill.length, "score": fill.score} for fill in candidate.fills],
+                "fills": [
+                    {"text": fill.text, "length": fill.length, "automatic": fill.auto_length, "score": fill.score}
+                    for fill in candidate.fills
+                ],
             }
             for candidate in result.candidates
         ]

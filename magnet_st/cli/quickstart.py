@@ -97,8 +97,8 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     print("[4/4] The same weights infill and generate:", flush=True)
-    filled = infill(model, INFILL_EXAMPLE, length=12)
-    print(f"      infill:   {filled.text}")
+    filled = infill(model, INFILL_EXAMPLE)  # a blank between sentences: the mean sentence length
+    print(f"      infill ({filled.fills[0].length} tokens, chosen automatically): {filled.text}")
     print(f"      generate: {GENERATE_EXAMPLE}{generate(model, GENERATE_EXAMPLE, max_new_tokens=16)}")
     print(f"Done in {(time.time() - started) / 60:.1f} min. Try it: SentenceTransformer({args.output!r}).encode([...])")
     return 0

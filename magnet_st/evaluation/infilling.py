@@ -7,8 +7,10 @@ Data (held out from training):
   recipes read the head of the file); in each sentence of at least 24 tokens a span of 8-32 tokens (at most
   half the sentence) is removed at a random place with at least 4 context tokens on each side.
 
-The auto-length check fills the first `auto_length_limit` examples with an automatic length and compares the
-chosen length with the reference span's, against the constant guess of the median reference length.
+The auto-length check fills the first `auto_length_limit` examples with an automatic length
+(`magnet_st.generation.lengths`) and compares the chosen length with the reference span's, against the best
+constant guess: the median reference length of those very examples (an oracle no method is given). ROCStories
+blanks stand between sentences; the Wikipedia spans are cut inside a sentence at a random length.
 """
 
 from __future__ import annotations

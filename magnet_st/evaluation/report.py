@@ -81,6 +81,15 @@ ROWS: list[tuple[str, str, list[Getter]]] = [
         ],
     ),
     (
+        "Automatic infill length, mean error in tokens: ROCStories / best constant / Wikipedia / best constant",
+        "infilling",
+        [
+            lambda r, d=d, m=m: find_number(r, (f"{d}/both", "auto_length", m))
+            for d in ("rocstories", "wikipedia")
+            for m in ("mean_abs_error", "constant_median_guess_mean_abs_error")
+        ],
+    ),
+    (
         "Sentence repetition / 4-gram repetition (greedy)",
         "generation",
         [lambda r, m=m: find_number(r, ("greedy", m)) for m in ("rep_sen", "rep_4")],
@@ -159,6 +168,8 @@ def write_plots(results: dict[str, Any], out_dir: str | Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     out_dir = Path(out_dir)
+    for stale in out_dir.glob("plot_*.png"):  # an earlier run's plots may be numbered differently
+        stale.unlink()
     labels = [model["label"] for model in results["models"]]
     written = []
     for index, (claim, cells) in enumerate(table_rows(results)):

@@ -311,9 +311,15 @@ def run_suite(
 
 
 def merge_results(folders: list[str | os.PathLike], out_dir: str | os.PathLike) -> dict[str, Any]:
-    """One table from several runs of the same suite (e.g. one process per model, run side by side)."""
+    """One table from several runs of the same suite (e.g. one process per model, run side by side).
+
+    A model evaluated in several runs keeps the parts of each; a part run again replaces the earlier
+    result (a later folder wins), so one part can be rerun after a change.
+    """
     from magnet_st.evaluation.report import write_markdown, write_plots
 
+    if len({Path(folder).resolve() for folder in folders}) != len(folders):
+        raise ValueError(f"A folder is given twice in {[str(folder) for folder in folders]}.")
     runs = []
     for folder in folders:
         path = Path(folder) / "results.json"
@@ -323,15 +329,18 @@ def merge_results(folders: list[str | os.PathLike], out_dir: str | os.PathLike) 
     suites = {run["suite"] for run in runs}
     if len(suites) != 1:
         raise ValueError(f"Runs of different suites cannot share a table: {sorted(suites)}.")
-    merged = {**runs[0], "models": [model for run in runs for model in run["models"]]}
+    models: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        for model in run["models"]:
+            earlier = models.get(model["label"])
+            parts = {**earlier["parts"], **model["parts"]} if earlier else model["parts"]
+            models[model["label"]] = {**(earlier or {}), **model, "parts": parts}
+    merged = {**runs[0], "models": list(models.values())}
     merged["merged_from"] = [
         {"folder": str(folder), "command": run.get("command")} for folder, run in zip(folders, runs)
     ]
     merge_command = "magnet-st eval --merge " + " ".join(str(folder) for folder in folders) + f" --out {out_dir}"
     merged["command"] = " && ".join([*(str(run.get("command")) for run in runs), merge_command])
-    labels = [model["label"] for model in merged["models"]]
-    if len(set(labels)) != len(labels):
-        raise ValueError(f"Two runs evaluated the same model: {labels}.")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_markdown(merged, out / "results.md")

@@ -8,18 +8,10 @@ tokens are decoded one by one at their gap positions, each seeing every context 
 span tokens (causal across spans too). The state at p-1 predicts token p, so the first span token is
 predicted from the prefilled state of the last context token before the gap.
 
-Automatic length (a blank with no length): the context is encoded once with a gap of `max_auto_length`
-positions and the span is decoded left-aligned in it, up to that many tokens. After each token t the
-same decode step also gives the log-probability of the "join" token (the first context token after the
-gap, EOS at the end of a text), so every candidate length L is scored from one decode:
-
-    score(L) = (sum of the log-probabilities of the first L span tokens + log p(join | those L tokens)) / (L + 1)
-
-and the best-scoring length is kept (its tokens are a prefix of the decode; the rest are discarded and
-hidden from later blanks). Re-encoding the context once per candidate length would be exact in-place
-for every length but costs one context pass per candidate; the shared gap costs one context pass per
-text, at the price of a gap of `max_auto_length - L` unused positions before the right context.
-Decoding stops early for a blank once the chosen token is the join token or EOS.
+Automatic length (a blank with no length): the length is chosen first (`magnet_st.generation.lengths`:
+the mean sentence length for a blank between sentences; for a blank inside a sentence, the prefix of one
+greedy fill that makes the completed text most probable), then the blank is decoded in place like a given
+length.
 """
 
 from __future__ import annotations
@@ -31,6 +23,15 @@ from typing import Any
 import torch
 from transformers import DynamicCache, LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
+from magnet_st.attention import attention_bias
+from magnet_st.generation.lengths import (
+    DEFAULT_PHRASE_LENGTHS,
+    LENGTH_WINDOW,
+    check_phrase_lengths,
+    completion_scores,
+    is_sentence_blank,
+    sentence_blank_length,
+)
 from magnet_st.validation import check_texts
 
 BLANK = "[BLANK]"
@@ -82,10 +83,10 @@ class _Layout:
     context_ids: list[int]
     context_positions: list[int]
     gap_starts: list[int]  # position of each blank's first span token
-    gap_sizes: list[int]
+    lengths: list[int]  # span tokens per blank
     predictor_index: list[int]  # index into context_ids of the token right before each gap
-    join_ids: list[int]  # first context token after each gap (EOS at the end)
-    fixed_lengths: list[int | None]
+    at_end: list[bool]  # no text after the blank: it may end with EOS
+    automatic: list[bool]  # the length was chosen automatically
 
 
 def _check_options(
@@ -162,89 +163,79 @@ def _window(config) -> int | None:
     return getattr(config.get_text_config(), "max_position_embeddings", None)
 
 
-def build_layout(
-    decoder,
-    text: str,
-    lengths: list[int | None],
-    *,
-    blank: str = BLANK,
-    max_auto_length: int = DEFAULT_MAX_AUTO_LENGTH,
-    text_index: int = 0,
-) -> _Layout:
-    """Tokenize a text with blanks into in-place context tokens and gaps (one gap of `length` or
-    `max_auto_length` positions per blank)."""
-    tokenizer = decoder.tokenizer
-    pieces = text.split(blank)
-    context_ids: list[int] = []
+def _segments(tokenizer, pieces: list[str], blank: str, text_index: int) -> tuple[list[int], list[list[int]]]:
+    """Token ids of the text around the blanks: (start tokens, one id list per piece)."""
+    start: list[int] = []
     probe = tokenizer("a")["input_ids"]
-    adds_bos = tokenizer.bos_token_id is not None and probe and probe[0] == tokenizer.bos_token_id
-    if adds_bos:
-        context_ids.append(tokenizer.bos_token_id)
+    if tokenizer.bos_token_id is not None and probe and probe[0] == tokenizer.bos_token_id:
+        start.append(tokenizer.bos_token_id)
     elif not pieces[0].strip():
         # A blank at the very start: its first token needs a state before it to be predicted from.
-        start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-        context_ids.append(start)
+        start.append(tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id)
     segments = []
     for index, piece in enumerate(pieces):
         # The space before a blank belongs to the fill (BPE puts it on the next word).
         piece = piece.rstrip() if index < len(pieces) - 1 else piece
         if index == 0:
             piece = piece.lstrip() if not piece.strip() else piece
-        ids = tokenizer(piece, add_special_tokens=False)["input_ids"] if piece.strip() else []
+        ids = tokenizer(piece, add_special_tokens=False, verbose=False)["input_ids"] if piece.strip() else []
         if not ids and 0 < index < len(pieces) - 1:
             raise ValueError(
                 f"`texts[{text_index}]` has two {blank} markers with no text between them; "
                 "merge them into one blank (with a longer length)."
             )
         segments.append(ids)
-    layout = _Layout(pieces, [], [], [], [], [], [], list(lengths))
+    return start, segments
+
+
+def _assemble(
+    decoder, pieces: list[str], start: list[int], segments: list[list[int]], lengths: Sequence[int], ends: bool
+) -> _Layout:
+    """Lay out context tokens with a gap of `lengths[i]` positions after segment i; EOS last if `ends`."""
+    layout = _Layout(pieces, [], [], [], list(lengths), [], [], [False] * len(lengths))
     position = 0
-    for token in context_ids:
-        layout.context_ids.append(token)
-        layout.context_positions.append(position)
-        position += 1
-    for index, ids in enumerate(segments):
+    for index, ids in enumerate([start, *segments]):
         for token in ids:
             layout.context_ids.append(token)
             layout.context_positions.append(position)
             position += 1
-        if index < len(segments) - 1:
-            size = lengths[index] if lengths[index] is not None else max_auto_length
+        gap = index - 1  # segment `index - 1` is followed by blank `gap`
+        if 0 <= gap < len(lengths):
             layout.predictor_index.append(len(layout.context_ids) - 1)
             layout.gap_starts.append(position)
-            layout.gap_sizes.append(size)
-            position += size
-    if decoder.append_eos:
-        layout.context_ids.append(tokenizer.eos_token_id)
+            layout.at_end.append(gap == len(segments) - 2 and not segments[-1] and ends)
+            position += lengths[gap]
+    if ends and decoder.append_eos:
+        layout.context_ids.append(decoder.tokenizer.eos_token_id)
         layout.context_positions.append(position)
-        position += 1
-    # The join token of each gap: the context token right after it.
-    for index in range(len(layout.gap_starts)):
-        after = layout.predictor_index[index] + 1
-        join = layout.context_ids[after] if after < len(layout.context_ids) else tokenizer.eos_token_id
-        layout.join_ids.append(join)
-    window = _window(decoder.config)
-    if window is not None and position > window:
-        raise ValueError(
-            f"`texts[{text_index}]` needs {position} positions ({len(layout.context_ids)} context tokens plus blank "
-            f"lengths {layout.gap_sizes}), beyond the model's window of {window} tokens; shorten the text or the "
-            "`length` / `max_auto_length`."
-        )
     return layout
 
 
-def attention_bias(allowed: torch.Tensor, config, dtype: torch.dtype) -> torch.Tensor:
-    """A 4D boolean `allowed` mask in the form the attention backend takes (bool for sdpa, additive for eager)."""
-    implementation = config._attn_implementation
-    if implementation not in ("sdpa", "eager"):
+def build_layout(
+    decoder,
+    text: str,
+    lengths: Sequence[int],
+    *,
+    blank: str = BLANK,
+    automatic: Sequence[bool] | None = None,
+    text_index: int = 0,
+) -> _Layout:
+    """Tokenize a text with blanks into in-place context tokens and gaps (one gap of `lengths[i]` positions
+    for blank i); `automatic[i]` records that blank i's length was chosen automatically."""
+    pieces = text.split(blank)
+    start, segments = _segments(decoder.tokenizer, pieces, blank, text_index)
+    layout = _assemble(decoder, pieces, start, segments, lengths, ends=True)
+    if automatic is not None:
+        layout.automatic = list(automatic)
+    window = _window(decoder.config)
+    needed = len(layout.context_ids) + sum(layout.lengths)  # every position holds a context or a span token
+    if window is not None and needed > window:
         raise ValueError(
-            f"Infilling needs a 4D attention mask, which attn_implementation={implementation!r} does not take; "
-            "load the model with 'sdpa' or 'eager'."
+            f"`texts[{text_index}]` needs {needed} positions ({len(layout.context_ids)} context tokens plus blank "
+            f"lengths {layout.lengths}), beyond the model's window of {window} tokens; shorten the text or the "
+            "`length` / `max_auto_length`."
         )
-    if implementation == "sdpa":
-        return allowed
-    bias = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device)
-    return bias.masked_fill(~allowed, torch.finfo(dtype).min)
+    return layout
 
 
 def prefill_context(decoder, layouts: list[_Layout], device: torch.device):
@@ -308,10 +299,8 @@ class _RowState:
     done: bool = False
     tokens: list[int] = field(default_factory=list)
     logps: list[float] = field(default_factory=list)
-    join_logps: list[float] = field(default_factory=list)
-    columns: list[int] = field(default_factory=list)
     logits: list[torch.Tensor] = field(default_factory=list)
-    fills: list[tuple[list[int], list[float], bool, list[torch.Tensor]]] = field(default_factory=list)
+    fills: list[tuple[list[int], list[float], list[torch.Tensor]]] = field(default_factory=list)
 
 
 @torch.no_grad()
@@ -335,18 +324,13 @@ def decode_blanks(
         key_valid = key_valid.repeat_interleave(num_candidates, dim=0)
     rows = [_RowState(layout) for layout in layouts for _ in range(num_candidates)]
     starting = [blank_logits[index // num_candidates] for index in range(len(rows))]
-    vocab = starting[0].shape[-1]
     next_logits = torch.stack([logits[0] for logits in starting])
     pad = decoder.tokenizer.pad_token_id
-    eos = decoder.tokenizer.eos_token_id
     dtype = decoder.backbone.get_input_embeddings().weight.dtype
 
-    def finish_blank(index: int, state: _RowState, length: int, auto: bool) -> None:
-        # Tokens past the kept length are hidden from every later step.
-        for column in state.columns[length:]:
-            key_valid[index, column] = False
-        state.fills.append((state.tokens[:length], state.logps[:length], auto, state.logits[:length]))
-        state.tokens, state.logps, state.join_logps, state.columns, state.logits = [], [], [], [], []
+    def finish_blank(index: int, state: _RowState) -> None:
+        state.fills.append((state.tokens, state.logps, state.logits))
+        state.tokens, state.logps, state.logits = [], [], []
         state.blank += 1
         if state.blank == len(state.layout.gap_starts):
             state.done = True
@@ -359,7 +343,7 @@ def decode_blanks(
         # scores stay the model's own probabilities.
         candidates = next_logits.clone()
         for index, state in enumerate(rows):
-            if not state.done and state.layout.join_ids[state.blank] != eos:
+            if not state.done and not state.layout.at_end[state.blank]:
                 candidates[index, special] = float("-inf")
         chosen = choose(candidates)
         raw_logp = torch.log_softmax(next_logits, dim=-1)
@@ -371,18 +355,15 @@ def decode_blanks(
                 continue
             token = int(chosen[index])
             layout, blank = state.layout, state.blank
-            position = layout.gap_starts[blank] + len(state.tokens)
             state.tokens.append(token)
             state.logps.append(float(raw_logp[index, token]))
             if output_logits:
                 state.logits.append(next_logits[index].clone())
-            fixed = layout.fixed_lengths[blank]
-            last_blank = blank == len(layout.gap_starts) - 1
-            if fixed is not None and len(state.tokens) == fixed and last_blank:
-                finish_blank(index, state, fixed, auto=False)  # nothing later attends to this token
+            if len(state.tokens) == layout.lengths[blank] and blank == len(layout.gap_starts) - 1:
+                finish_blank(index, state)  # nothing later attends to this token
                 continue
-            feed[index], feed_positions[index], feeding[index] = token, position, True
-            state.columns.append(key_valid.shape[1])
+            feed[index], feeding[index] = token, True
+            feed_positions[index] = layout.gap_starts[blank] + len(state.tokens) - 1
         if not bool(feeding.any()):
             break
         key_valid = torch.cat([key_valid, feeding[:, None]], dim=1)
@@ -397,38 +378,71 @@ def decode_blanks(
             use_cache=True,
         )
         out_logits = decoder.lm_logits(output.last_hidden_state[:, -1]).float()
-        out_logp = torch.log_softmax(out_logits, dim=-1)
         for index, state in enumerate(rows):
             if not bool(feeding[index]) or state.done:
                 continue
-            layout, blank = state.layout, state.blank
-            fixed = layout.fixed_lengths[blank]
-            if fixed is not None:
-                if len(state.tokens) == fixed:
-                    finish_blank(index, state, fixed, auto=False)
-                else:
-                    next_logits[index] = out_logits[index]
-                continue
-            join = layout.join_ids[blank]
-            state.join_logps.append(float(out_logp[index, join]))
-            token = state.tokens[-1]
-            if len(state.tokens) == layout.gap_sizes[blank] or token in (join, eos):
-                finish_blank(index, state, _best_length(state), auto=True)
+            if len(state.tokens) == state.layout.lengths[state.blank]:
+                finish_blank(index, state)
             else:
                 next_logits[index] = out_logits[index]
-        assert next_logits.shape[-1] == vocab
     return rows
 
 
-def _best_length(state: _RowState) -> int:
-    """The candidate length with the best length-normalised likelihood of span tokens plus the join token."""
-    best_length, best_score, total = 1, float("-inf"), 0.0
-    for length, (logp, join) in enumerate(zip(state.logps, state.join_logps), start=1):
-        total += logp
-        score = (total + join) / (length + 1)
-        if score > best_score:
-            best_length, best_score = length, score
-    return best_length
+def choose_lengths(
+    decoder,
+    texts: Sequence[str],
+    lengths: Sequence[Sequence[int | None]],
+    *,
+    blank: str,
+    max_auto_length: int,
+    phrase_lengths: Sequence[int],
+    batch_size: int,
+    device: torch.device,
+) -> list[list[int]]:
+    """Replace every automatic (None) length by a chosen one (`magnet_st.generation.lengths` explains how)."""
+    chosen = [list(per_text) for per_text in lengths]
+    windows = []  # (text index, blank index, window layout) of each blank inside a sentence
+    candidates = [length for length in phrase_lengths if length <= max_auto_length] or [max_auto_length]
+    for text_index, text in enumerate(texts):
+        if None not in chosen[text_index]:
+            continue
+        pieces = text.split(blank)
+        sentence_blanks = [is_sentence_blank(pieces[i], pieces[i + 1]) for i in range(len(pieces) - 1)]
+        sentence_length = sentence_blank_length(decoder.tokenizer, pieces, sentence_blanks)
+        start, segments = _segments(decoder.tokenizer, pieces, blank, text_index)
+        for index, value in enumerate(chosen[text_index]):
+            if value is not None:
+                continue
+            if sentence_blanks[index] and sentence_length is not None:
+                chosen[text_index][index] = min(sentence_length, max_auto_length)
+                continue
+            # The text between this blank and its neighbours, cut to LENGTH_WINDOW tokens on each side.
+            left = segments[index][-LENGTH_WINDOW:]
+            right = segments[index + 1][:LENGTH_WINDOW]
+            ends = index + 1 == len(segments) - 1 and len(segments[index + 1]) <= LENGTH_WINDOW
+            head = start if len(left) == len(segments[index]) and index == 0 else []
+            if not head and not left:  # a blank right at a cut: the fill still needs a state before it
+                bos = decoder.tokenizer.bos_token_id
+                head = [bos if bos is not None else decoder.tokenizer.eos_token_id]
+            layout = _assemble(decoder, ["", ""], head, [left, right], [max(candidates)], ends=ends)
+            windows.append((text_index, index, layout))
+    greedy = _sampler(False, 1.0, None, None, None, device)
+    for begin in range(0, len(windows), batch_size):
+        chunk = windows[begin : begin + batch_size]
+        states = decode_blanks(
+            decoder,
+            [layout for *_, layout in chunk],
+            num_candidates=1,
+            choose=greedy,
+            output_logits=False,
+            device=device,
+        )
+        for (text_index, index, layout), state in zip(chunk, states):
+            before = layout.context_ids[: layout.predictor_index[0] + 1]
+            after = layout.context_ids[len(before) :]
+            scores = completion_scores(decoder, before, state.fills[0][0], after, candidates)
+            chosen[text_index][index] = candidates[max(range(len(scores)), key=scores.__getitem__)]  # ties: shorter
+    return chosen
 
 
 def _fill_text(pieces: list[str], fills: list[str]) -> str:
@@ -450,6 +464,7 @@ def infill(
     length: int | Sequence[int | None] | Sequence[Sequence[int | None]] | None = None,
     blank: str = BLANK,
     max_auto_length: int = DEFAULT_MAX_AUTO_LENGTH,
+    phrase_lengths: Sequence[int] = DEFAULT_PHRASE_LENGTHS,
     do_sample: bool = False,
     temperature: float = 1.0,
     top_k: int | None = None,
@@ -466,9 +481,12 @@ def infill(
         texts: A text or a list of texts, each with at least one `blank` marker.
         length: Tokens per blank: an int for every blank, a list with one entry per blank (shared by all
             texts), or a list of such lists (one per text). None (default, or a None entry) picks the length
-            automatically: candidates 1..`max_auto_length` ranked by length-normalised likelihood.
+            automatically: a blank between sentences gets the mean sentence length of the text; a blank inside
+            a sentence gets the one of `phrase_lengths` whose prefix of a greedy fill makes the completed
+            text most probable under the model with causal attention (see `magnet_st.generation.lengths`).
         blank: The blank marker.
-        max_auto_length: Largest length tried for a blank without a given length.
+        max_auto_length: Largest length chosen automatically.
+        phrase_lengths: Candidate lengths for an automatic blank inside a sentence.
         do_sample: Sample (with `temperature`, `top_k`, `top_p`) instead of greedy decoding.
         seed: Seed of the sampler, for reproducible samples.
         num_candidates: Candidate fillings per text (needs `do_sample=True`), best first.
@@ -492,10 +510,10 @@ def infill(
         if count == 0:
             raise ValueError(f"`texts[{index}]` has no {blank} marker to fill: {texts[index]!r:.80}.")
     lengths = _lengths_per_text(length, blank_counts, single)
-    layouts = [
-        build_layout(decoder, text, per_text, blank=blank, max_auto_length=max_auto_length, text_index=index)
-        for index, (text, per_text) in enumerate(zip(texts, lengths))
-    ]
+    phrase_lengths = check_phrase_lengths(phrase_lengths)
+    for index, (text, per_text) in enumerate(zip(texts, lengths)):  # window and marker checks before any work
+        longest = [max_auto_length if value is None else value for value in per_text]
+        build_layout(decoder, text, longest, blank=blank, text_index=index)
     device = next(decoder.parameters()).device
     choose = _sampler(do_sample, temperature, top_k, top_p, seed, device)
     tokenizer = decoder.tokenizer
@@ -503,6 +521,22 @@ def infill(
     decoder.eval()
     results = []
     try:
+        chosen = choose_lengths(
+            decoder,
+            texts,
+            lengths,
+            blank=blank,
+            max_auto_length=max_auto_length,
+            phrase_lengths=phrase_lengths,
+            batch_size=batch_size,
+            device=device,
+        )
+        layouts = [
+            build_layout(
+                decoder, text, final, blank=blank, automatic=[value is None for value in given], text_index=index
+            )
+            for index, (text, final, given) in enumerate(zip(texts, chosen, lengths))
+        ]
         for start in range(0, len(layouts), batch_size):
             chunk = layouts[start : start + batch_size]
             rows = decode_blanks(
@@ -512,7 +546,7 @@ def infill(
                 candidates = []
                 for state in rows[text_offset * num_candidates : (text_offset + 1) * num_candidates]:
                     fills = []
-                    for token_ids, logps, auto, logits in state.fills:
+                    for (token_ids, logps, logits), auto in zip(state.fills, layout.automatic):
                         fills.append(
                             BlankFill(
                                 text=tokenizer.decode(token_ids, skip_special_tokens=False),

@@ -90,7 +90,10 @@ def build_trainer(config: TrainConfig, callbacks: list | None = None) -> Sentenc
         max_texts=config.max_texts,
         drop_cut_last_line=config.drop_cut_last_line,
     )
-    model = load_model(config.base, pooling=recipe.pooling, max_seq_length=config.max_seq_length)
+    model = load_model(config.base, pooling=recipe.pooling)
+    # Texts are cut to `max_seq_length` for training only; the saved model keeps the base's encoding length.
+    saved_max_seq_length = model.decoder.max_seq_length
+    model.decoder.max_seq_length = config.max_seq_length
     dataset = drop_short_texts(dataset, model.decoder.tokenizer, MIN_TOKENS)
     if config.lora:
         set_seed(config.seed)  # LoRA's random init: the same run twice gives the same model
@@ -129,6 +132,7 @@ def build_trainer(config: TrainConfig, callbacks: list | None = None) -> Sentenc
         callbacks=[RecipeScheduleCallback(loss, recipe), *(callbacks or [])],
     )
     trainer.magnet_recipe = recipe
+    trainer.magnet_saved_max_seq_length = saved_max_seq_length
     return trainer
 
 
@@ -138,9 +142,11 @@ def train(config: TrainConfig, callbacks: list | None = None) -> MagnetSentenceT
         shutil.rmtree(config.checkpoint_dir(), ignore_errors=True)
     trainer = build_trainer(config, callbacks)
     trainer.train(resume_from_checkpoint=True if config.resume else None)
-    model: MagnetSentenceTransformer = trainer.model
+    # Mixed precision wraps forward in autocast; unwrapping gives back the full-precision model that is saved.
+    model: MagnetSentenceTransformer = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
     if has_lora(model):
         merge_lora(model)  # the exported model is a plain decoder; checkpoints kept the adapter
+    model.decoder.max_seq_length = trainer.magnet_saved_max_seq_length
     if trainer.is_world_process_zero():
         model.save(config.output_dir)
         log = {
