@@ -253,6 +253,23 @@ def test_real_model_cached_infill_matches_full_recompute(real_model):
     assert torch.allclose(cached_logits(result), reference.float(), atol=1e-3)
 
 
+@pytest.mark.real_model
+def test_real_model_automatic_lengths(real_model):
+    tokenizer = real_model.decoder.tokenizer
+    sentences = ["Tom was hungry.", "He ate the whole pizza and felt full."]
+    counts = [len(tokenizer(" " + sentence, add_special_tokens=False)["input_ids"]) for sentence in sentences]
+    between = infill(real_model, f"{sentences[0]} [BLANK] {sentences[1]}").fills[0]
+    assert between.auto_length and between.length == round(sum(counts) / len(counts))
+    text = "The capital of France is [BLANK], a city on the Seine."
+    inside = infill(real_model, text, phrase_lengths=(1, 2, 4)).fills[0]
+    longest = infill(real_model, text, length=4).fills[0].token_ids
+    layout = build_layout(real_model.decoder, text, [4])
+    before = layout.context_ids[: layout.predictor_index[0] + 1]
+    after = layout.context_ids[len(before) :]
+    scores = {n: causal_text_logprob(real_model, before + longest[:n] + after, len(before)) for n in (1, 2, 4)}
+    assert inside.auto_length and inside.length == max(scores, key=scores.get)
+
+
 def test_inner_blank_never_picks_a_special_token(tiny_model):
     tokenizer = tiny_model.decoder.tokenizer
     eos = tokenizer.eos_token_id

@@ -163,6 +163,12 @@ def _window(config) -> int | None:
     return getattr(config.get_text_config(), "max_position_embeddings", None)
 
 
+def _start_token(tokenizer) -> int:
+    """A token to put before a blank that has no text before it: its first token needs a state to be
+    predicted from."""
+    return tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+
+
 def _segments(tokenizer, pieces: list[str], blank: str, text_index: int) -> tuple[list[int], list[list[int]]]:
     """Token ids of the text around the blanks: (start tokens, one id list per piece)."""
     start: list[int] = []
@@ -170,8 +176,7 @@ def _segments(tokenizer, pieces: list[str], blank: str, text_index: int) -> tupl
     if tokenizer.bos_token_id is not None and probe and probe[0] == tokenizer.bos_token_id:
         start.append(tokenizer.bos_token_id)
     elif not pieces[0].strip():
-        # A blank at the very start: its first token needs a state before it to be predicted from.
-        start.append(tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id)
+        start.append(_start_token(tokenizer))
     segments = []
     for index, piece in enumerate(pieces):
         # The space before a blank belongs to the fill (BPE puts it on the next word).
@@ -211,22 +216,16 @@ def _assemble(
     return layout
 
 
-def build_layout(
-    decoder,
-    text: str,
-    lengths: Sequence[int],
-    *,
-    blank: str = BLANK,
-    automatic: Sequence[bool] | None = None,
-    text_index: int = 0,
-) -> _Layout:
+def build_layout(decoder, text: str, lengths: Sequence[int], *, blank: str = BLANK, text_index: int = 0) -> _Layout:
     """Tokenize a text with blanks into in-place context tokens and gaps (one gap of `lengths[i]` positions
-    for blank i); `automatic[i]` records that blank i's length was chosen automatically."""
+    for blank i)."""
     pieces = text.split(blank)
     start, segments = _segments(decoder.tokenizer, pieces, blank, text_index)
-    layout = _assemble(decoder, pieces, start, segments, lengths, ends=True)
-    if automatic is not None:
-        layout.automatic = list(automatic)
+    return _checked(decoder, _assemble(decoder, pieces, start, segments, lengths, ends=True), text_index)
+
+
+def _checked(decoder, layout: _Layout, text_index: int) -> _Layout:
+    """The layout, if its positions fit in the model's window."""
     window = _window(decoder.config)
     needed = len(layout.context_ids) + sum(layout.lengths)  # every position holds a context or a span token
     if window is not None and needed > window:
@@ -390,26 +389,26 @@ def decode_blanks(
 
 def choose_lengths(
     decoder,
-    texts: Sequence[str],
+    texts: Sequence[tuple[list[str], list[int], list[list[int]]]],
     lengths: Sequence[Sequence[int | None]],
     *,
-    blank: str,
     max_auto_length: int,
     phrase_lengths: Sequence[int],
     batch_size: int,
     device: torch.device,
 ) -> list[list[int]]:
-    """Replace every automatic (None) length by a chosen one (`magnet_st.generation.lengths` explains how)."""
+    """Replace every automatic (None) length by a chosen one (`magnet_st.generation.lengths` explains how).
+
+    `texts` holds each text tokenized around its blanks: (pieces, start tokens, segments) from `_segments`.
+    """
     chosen = [list(per_text) for per_text in lengths]
     windows = []  # (text index, blank index, window layout) of each blank inside a sentence
     candidates = [length for length in phrase_lengths if length <= max_auto_length] or [max_auto_length]
-    for text_index, text in enumerate(texts):
+    for text_index, (pieces, start, segments) in enumerate(texts):
         if None not in chosen[text_index]:
             continue
-        pieces = text.split(blank)
         sentence_blanks = [is_sentence_blank(pieces[i], pieces[i + 1]) for i in range(len(pieces) - 1)]
         sentence_length = sentence_blank_length(decoder.tokenizer, pieces, sentence_blanks)
-        start, segments = _segments(decoder.tokenizer, pieces, blank, text_index)
         for index, value in enumerate(chosen[text_index]):
             if value is not None:
                 continue
@@ -421,9 +420,8 @@ def choose_lengths(
             right = segments[index + 1][:LENGTH_WINDOW]
             ends = index + 1 == len(segments) - 1 and len(segments[index + 1]) <= LENGTH_WINDOW
             head = start if len(left) == len(segments[index]) and index == 0 else []
-            if not head and not left:  # a blank right at a cut: the fill still needs a state before it
-                bos = decoder.tokenizer.bos_token_id
-                head = [bos if bos is not None else decoder.tokenizer.eos_token_id]
+            if not head and not left:  # a blank right after the window's cut
+                head = [_start_token(decoder.tokenizer)]
             layout = _assemble(decoder, ["", ""], head, [left, right], [max(candidates)], ends=ends)
             windows.append((text_index, index, layout))
     greedy = _sampler(False, 1.0, None, None, None, device)
@@ -511,9 +509,13 @@ def infill(
             raise ValueError(f"`texts[{index}]` has no {blank} marker to fill: {texts[index]!r:.80}.")
     lengths = _lengths_per_text(length, blank_counts, single)
     phrase_lengths = check_phrase_lengths(phrase_lengths)
-    for index, (text, per_text) in enumerate(zip(texts, lengths)):  # window and marker checks before any work
+    tokenized = []
+    for index, (text, per_text) in enumerate(zip(texts, lengths)):  # each text tokenized once, checked early
+        pieces = text.split(blank)
+        start, segments = _segments(decoder.tokenizer, pieces, blank, index)
         longest = [max_auto_length if value is None else value for value in per_text]
-        build_layout(decoder, text, longest, blank=blank, text_index=index)
+        _checked(decoder, _assemble(decoder, pieces, start, segments, longest, ends=True), index)
+        tokenized.append((pieces, start, segments))
     device = next(decoder.parameters()).device
     choose = _sampler(do_sample, temperature, top_k, top_p, seed, device)
     tokenizer = decoder.tokenizer
@@ -523,20 +525,18 @@ def infill(
     try:
         chosen = choose_lengths(
             decoder,
-            texts,
+            tokenized,
             lengths,
-            blank=blank,
             max_auto_length=max_auto_length,
             phrase_lengths=phrase_lengths,
             batch_size=batch_size,
             device=device,
         )
-        layouts = [
-            build_layout(
-                decoder, text, final, blank=blank, automatic=[value is None for value in given], text_index=index
-            )
-            for index, (text, final, given) in enumerate(zip(texts, chosen, lengths))
-        ]
+        layouts = []
+        for (pieces, start, segments), final, given in zip(tokenized, chosen, lengths):
+            layout = _assemble(decoder, pieces, start, segments, final, ends=True)
+            layout.automatic = [value is None for value in given]
+            layouts.append(layout)
         for start in range(0, len(layouts), batch_size):
             chunk = layouts[start : start + batch_size]
             rows = decode_blanks(
