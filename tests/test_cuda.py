@@ -8,7 +8,7 @@ from test_infill import cached_logits, full_recompute_logits
 
 from magnet_st import load_model
 from magnet_st.generation import generate, infill
-from magnet_st.metrics import span_log_likelihoods
+from magnet_st.generation.scoring import span_log_likelihoods
 from magnet_st.tagging import predict, train_probe
 from magnet_st.training import TrainConfig, build_trainer, train
 

@@ -6,7 +6,8 @@ import torch
 from magnet_st.evaluation.infilling import evaluate_infilling, rocstories_examples, wikipedia_examples
 from magnet_st.generation.infill import BLANK
 from magnet_st.generation.lengths import split_sentences
-from magnet_st.metrics import rep_n, rep_sen, span_log_likelihoods, span_perplexity
+from magnet_st.evaluation.repetition import rep_n, rep_sen
+from magnet_st.generation.scoring import span_log_likelihoods, span_perplexity
 
 
 def test_rep_n_counts_repeated_ngrams():

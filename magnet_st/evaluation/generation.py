@@ -2,7 +2,7 @@
 
 Prefixes: the first `prefix_tokens` tokens of held-out Wikipedia sentences (the last 1000 complete lines of
 wiki1m_for_simcse_head, as in the infilling evaluation) that are longer than the prefix. rep-n is counted
-on the model's tokens of each continuation; rep-sen on its sentences (see `magnet_st.metrics`).
+on the model's tokens of each continuation; rep-sen on its sentences (see `magnet_st.evaluation.repetition`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from magnet_st.evaluation.data import dataset_file
 from magnet_st.evaluation.infilling import WIKI_HELD_OUT_LINES
 from magnet_st.generation.generate import generate
-from magnet_st.metrics import rep_n, rep_sen
+from magnet_st.evaluation.repetition import rep_n, rep_sen
 
 
 def held_out_prefixes(tokenizer, data_dir=None, limit: int | None = 100, prefix_tokens: int = 16) -> list[str]:

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from magnet_st.evaluation.data import dataset_file
 from magnet_st.generation.infill import BLANK, DEFAULT_MAX_AUTO_LENGTH, infill
-from magnet_st.metrics import span_log_likelihoods
+from magnet_st.generation.scoring import span_log_likelihoods
 
 WIKI_HELD_OUT_LINES = 1000
 
