@@ -32,6 +32,17 @@ class AttentionMode(str, Enum):
             choices = ", ".join(repr(mode.value) for mode in cls)
             raise ValueError(f"`{argument}` must be one of {choices}, got {value!r}.") from None
 
+    @classmethod
+    def parse_reading(cls, value: str | AttentionMode, argument: str = "attention_mode") -> AttentionMode:
+        """Parse a mode for reading whole texts (encoding, tagging, probing): hybrid needs span positions."""
+        mode = cls.parse(value, argument)
+        if mode is cls.HYBRID:
+            raise ValueError(
+                f"`{argument}` must be 'bidirectional' or 'causal' here, got 'hybrid': hybrid attention needs "
+                "span positions and is for training and infilling."
+            )
+        return mode
+
 
 def hybrid_mask_function(span_mask: torch.Tensor) -> Callable:
     """The MAGNET rule as a `masking_utils` mask function over (batch, head, query, key) indices.
