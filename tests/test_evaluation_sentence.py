@@ -4,17 +4,11 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from magnet_st.evaluation.sentence import (
-    encoding_variant,
-    evaluate_sentence,
-    local_sts_task,
-    read_sick,
-    read_sst2,
-    read_sts_file,
-    read_stsb,
-    run_mteb,
-    subsample,
-)
+from magnet_st.data.classification import read_sst2
+from magnet_st.data.sts import read_sick, read_sts_file, read_stsb
+from magnet_st.encoding_variants import encoding_variant
+from magnet_st.evaluation.mteb_tasks import local_sts_task, run_mteb
+from magnet_st.evaluation.sentence import evaluate_sentence, subsample
 
 PAIRS = {
     "sentence1": ["A man plays a guitar.", "A dog runs.", "The sky is blue.", "Kids eat lunch.", "A cat sleeps."],

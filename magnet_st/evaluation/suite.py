@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from magnet_st.evaluation.data import data_dir as resolve_data_dir
+from magnet_st.data.paths import data_dir as resolve_data_dir
 
 PARTS = ("sentence", "word", "infilling", "generation", "knowledge")
 LM_PARTS = ("word", "infilling", "generation", "knowledge")  # need decoder token states or the LM head
@@ -286,7 +286,7 @@ def run_suite(
         random.seed(config.seed)
         torch.manual_seed(config.seed)
         model = load_spec(spec, scratch=out, max_seq_length=config.max_seq_length)
-        from magnet_st.evaluation.sentence import encoding_settings
+        from magnet_st.encoding_variants import encoding_settings
 
         entry = {**asdict(spec), "encoding": _jsonable(encoding_settings(model)), "parts": {}}
         for part in config.parts:
