@@ -149,3 +149,10 @@ def test_missing_data_file_is_named(tiny_model, tmp_path):
 def test_unknown_task_names_are_rejected(tiny_model):
     with pytest.raises(ValueError, match="`classification` names"):
         evaluate_sentence(tiny_model, sts=(), classification=("imdb",))
+
+
+def test_encoding_variant_refuses_hybrid_and_leaves_the_model_as_it_was(tiny_model):
+    with pytest.raises(ValueError, match="`attention_mode` .*got 'hybrid'"):
+        with encoding_variant(tiny_model, "hybrid", "mean"):
+            pass
+    assert tiny_model.decoder.attention_mode == "bidirectional" and tiny_model[1].pooling_mode == "lasttoken"
