@@ -19,8 +19,8 @@ import torch
 from sentence_transformers import SentenceTransformer
 
 from magnet_st import load_model
-from magnet_st.evaluation.data import dataset_file
-from magnet_st.evaluation.sentence import read_stsb
+from magnet_st.data.paths import dataset_file
+from magnet_st.data.sts import read_stsb
 
 
 def throughput(encode, sentences: list[str], rounds: int) -> float:

@@ -20,7 +20,7 @@ import time
 import torch
 
 from magnet_st import load_model
-from magnet_st.evaluation.infilling import rocstories_examples
+from magnet_st.data.rocstories import rocstories_examples
 from magnet_st.generation import BLANK, generate, infill
 from magnet_st.generation.lengths import is_sentence_blank, split_sentences
 

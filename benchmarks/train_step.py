@@ -19,8 +19,8 @@ import time
 import torch
 
 from magnet_st import load_model
+from magnet_st.data.paths import dataset_file
 from magnet_st.data.texts import load_texts
-from magnet_st.evaluation.data import dataset_file
 from magnet_st.lora import add_lora
 from magnet_st.losses import MagnetLoss
 

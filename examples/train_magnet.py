@@ -9,9 +9,9 @@ from sentence_transformers import SentenceTransformerTrainer, SentenceTransforme
 from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
 
 from magnet_st import MagnetLoss, load_model
+from magnet_st.data.paths import dataset_file
+from magnet_st.data.sts import read_stsb
 from magnet_st.data.texts import load_texts
-from magnet_st.evaluation.data import dataset_file
-from magnet_st.evaluation.sentence import read_stsb
 from magnet_st.lora import add_lora, merge_lora
 
 parser = argparse.ArgumentParser()

@@ -5,13 +5,12 @@ import json
 import pytest
 import torch
 
+from magnet_st.data.lama import load_lama, prompt_before_slot
 from magnet_st.evaluation.knowledge import (
     evaluate_knowledge,
     greedy_continuations,
     is_hit,
     lama_scores,
-    load_lama,
-    prompt_before_slot,
 )
 
 

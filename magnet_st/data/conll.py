@@ -99,7 +99,7 @@ def conll2003_split(
     root: str | os.PathLike | None, split: str, max_sentences: int | None = None
 ) -> list[ConllSentence]:
     """CoNLL-2003 (IOB2) from the data folder: split "train", "valid" or "test"."""
-    from magnet_st.evaluation.data import dataset_file
+    from magnet_st.data.paths import dataset_file
 
     if split not in ("train", "valid", "test"):
         raise ValueError(f"`split` must be 'train', 'valid' or 'test', got {split!r}.")

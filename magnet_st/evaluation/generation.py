@@ -1,8 +1,8 @@
 """Repetition of left-to-right generation: rep-2/3/4 and rep-sen of continuations of held-out prefixes.
 
-Prefixes: the first `prefix_tokens` tokens of held-out Wikipedia sentences (the last 1000 complete lines of
-wiki1m_for_simcse_head, as in the infilling evaluation) that are longer than the prefix. rep-n is counted
-on the model's tokens of each continuation; rep-sen on its sentences (see `magnet_st.evaluation.repetition`).
+Prefixes: the first `prefix_tokens` tokens of held-out Wikipedia sentences (`magnet_st.data.wikipedia`, as in
+the infilling evaluation) that are longer than the prefix. rep-n is counted on the model's tokens of each
+continuation; rep-sen on its sentences (see `magnet_st.evaluation.repetition`).
 """
 
 from __future__ import annotations
@@ -10,23 +10,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from magnet_st.evaluation.data import dataset_file
-from magnet_st.evaluation.infilling import WIKI_HELD_OUT_LINES
-from magnet_st.generation.generate import generate
+from magnet_st.data.wikipedia import held_out_prefixes
 from magnet_st.evaluation.repetition import rep_n, rep_sen
-
-
-def held_out_prefixes(tokenizer, data_dir=None, limit: int | None = 100, prefix_tokens: int = 16) -> list[str]:
-    path = dataset_file(data_dir, "wiki1m_for_simcse_head", "wiki1m_for_simcse.txt")
-    lines = [line.strip() for line in path.read_text(encoding="utf-8").split("\n")[:-1]]  # last line is cut
-    prefixes = []
-    for line in lines[-WIKI_HELD_OUT_LINES:]:
-        ids = tokenizer(line, add_special_tokens=False)["input_ids"]
-        if len(ids) > prefix_tokens:
-            prefixes.append(tokenizer.decode(ids[:prefix_tokens]))
-        if limit is not None and len(prefixes) >= limit:
-            break
-    return prefixes
+from magnet_st.generation import generate
+from magnet_st.validation import check_positive_int
 
 
 def evaluate_repetition(
@@ -42,8 +29,7 @@ def evaluate_repetition(
     batch_size: int = 8,
 ) -> dict[str, Any]:
     """rep-2/3/4 and rep-sen of continuations (greedy, or nucleus sampling with `top_p`), settings included."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValueError(f"`limit` must be a positive integer, got {limit!r}.")
+    check_positive_int(limit, "limit")
     decoder = getattr(model, "decoder", model)
     tokenizer = decoder.tokenizer
     prefixes = held_out_prefixes(tokenizer, data_dir, limit, prefix_tokens)

@@ -1,11 +1,8 @@
 """Infilling evaluation: perplexity of a missing span given both contexts (MAGNET) or the left one only.
 
-Data (held out from training):
-- "rocstories": ROCStories test part (rocstories_sample_11k/ROCstory_test_1k.csv, no header: storyid, title,
-  s1..s5); the missing span is the middle sentence s3, with s1 s2 on the left and s4 s5 on the right.
-- "wikipedia": the last 1000 complete lines of wiki1m_for_simcse_head (the cut last line dropped; training
-  recipes read the head of the file); in each sentence of at least 24 tokens a span of 8-32 tokens (at most
-  half the sentence) is removed at a random place with at least 4 context tokens on each side.
+Data (held out from training, read by `magnet_st.data`):
+- "rocstories": ROCStories test part; the missing span is the middle sentence of each story.
+- "wikipedia": held-out Wikipedia sentences with a random span of 8-32 tokens removed.
 
 The auto-length check fills the first `auto_length_limit` examples with an automatic length
 (`magnet_st.generation.lengths`) and compares the chosen length with the reference span's, against the best
@@ -15,59 +12,19 @@ blanks stand between sentences; the Wikipedia spans are cut inside a sentence at
 
 from __future__ import annotations
 
-import csv
 import math
-import random
 import statistics
 import time
 from typing import Any, Literal
 
-from magnet_st.evaluation.data import dataset_file
-from magnet_st.generation.infill import BLANK, DEFAULT_MAX_AUTO_LENGTH, infill
+from magnet_st.data.rocstories import rocstories_examples
+from magnet_st.data.wikipedia import wikipedia_examples
+from magnet_st.generation.infill import DEFAULT_MAX_AUTO_LENGTH, infill
 from magnet_st.generation.scoring import span_log_likelihoods
+from magnet_st.validation import check_positive_int
 
-WIKI_HELD_OUT_LINES = 1000
-
-
-def rocstories_examples(data_dir=None, limit: int | None = None) -> list[tuple[str, str]]:
-    """(text with one blank, reference middle sentence) pairs from the ROCStories test part."""
-    path = dataset_file(data_dir, "rocstories_sample_11k", "ROCstory_test_1k.csv")
-    examples = []
-    with open(path, encoding="utf-8", newline="") as file:
-        for row in csv.reader(file):
-            if len(row) < 7:
-                continue
-            sentences = [sentence.strip() for sentence in row[2:7]]
-            text = f"{sentences[0]} {sentences[1]} {BLANK} {sentences[3]} {sentences[4]}"
-            examples.append((text, " " + sentences[2]))
-            if limit is not None and len(examples) >= limit:
-                break
-    return examples
-
-
-def wikipedia_examples(
-    tokenizer, data_dir=None, limit: int | None = None, seed: int = 0, min_tokens: int = 24
-) -> list[tuple[str, str]]:
-    """(text with one blank, reference span) pairs: held-out Wikipedia sentences with 8-32 tokens removed."""
-    path = dataset_file(data_dir, "wiki1m_for_simcse_head", "wiki1m_for_simcse.txt")
-    lines = path.read_text(encoding="utf-8").split("\n")
-    lines = [line.strip() for line in lines[:-1]]  # the file's last line is cut mid-sentence
-    held_out = [line for line in lines[-WIKI_HELD_OUT_LINES:] if line]
-    rng = random.Random(seed)
-    examples = []
-    for line in held_out:
-        ids = tokenizer(line, add_special_tokens=False)["input_ids"]
-        if len(ids) < min_tokens:
-            continue
-        length = rng.randint(8, min(32, len(ids) // 2))
-        start = rng.randint(4, len(ids) - length - 4)
-        left, span, right = (
-            tokenizer.decode(part) for part in (ids[:start], ids[start : start + length], ids[start + length :])
-        )
-        examples.append((f"{left}{BLANK}{right}", span))
-        if limit is not None and len(examples) >= limit:
-            break
-    return examples
+INFILL_DATASETS = ("rocstories", "wikipedia")
+INFILL_CONTEXTS = ("both", "left")
 
 
 def evaluate_infilling(
@@ -86,12 +43,11 @@ def evaluate_infilling(
 
     Returns a dict with the perplexity, the token and example counts, and the settings.
     """
-    if dataset not in ("rocstories", "wikipedia"):
-        raise ValueError(f"`dataset` must be 'rocstories' or 'wikipedia', got {dataset!r}.")
-    if context not in ("both", "left"):
-        raise ValueError(f"`context` must be 'both' or 'left', got {context!r}.")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ValueError(f"`limit` must be a positive integer or None, got {limit!r}.")
+    if dataset not in INFILL_DATASETS:
+        raise ValueError(f"`dataset` must be one of {INFILL_DATASETS}, got {dataset!r}.")
+    if context not in INFILL_CONTEXTS:
+        raise ValueError(f"`context` must be one of {INFILL_CONTEXTS}, got {context!r}.")
+    check_positive_int(limit, "limit", allow_none=True)
     decoder = getattr(model, "decoder", model)
     if dataset == "rocstories":
         examples = rocstories_examples(data_dir, limit)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from magnet_st.generation.lengths import split_sentences
-from magnet_st.validation import check_texts
+from magnet_st.validation import check_positive_int, check_texts
 
 
 def _tokens(sequence: str | Sequence) -> list:
@@ -18,8 +18,7 @@ def _tokens(sequence: str | Sequence) -> list:
 
 def rep_n(continuations: Sequence[str | Sequence], n: int = 4) -> float:
     """Mean over continuations of 1 - unique n-grams / all n-grams (strings split on whitespace, or token lists)."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"`n` must be a positive integer, got {n!r}.")
+    check_positive_int(n, "n")
     if isinstance(continuations, str) or not isinstance(continuations, Sequence):
         raise TypeError("`continuations` must be a list of texts or of token lists.")
     values = []

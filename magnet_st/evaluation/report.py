@@ -3,108 +3,111 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from magnet_st.data.lama import SOURCES
+from magnet_st.evaluation.parts import get_part
+from magnet_st.evaluation.results import (
+    GenerationResult,
+    InfillingResult,
+    KnowledgeResult,
+    PartOutcome,
+    Record,
+    RepetitionScore,
+    SentenceResult,
+    WordProbeResult,
+)
+
 NOT_AVAILABLE = "-"
+INFILL_SETS = ("rocstories", "wikipedia")
 
 
-def _key(text: str) -> str:
-    return "".join(character for character in str(text).lower() if character.isalnum())
+def part_result(model: dict[str, Any], part: str) -> Record | None:
+    """A model's typed result for `part`, or None when the part did not run or did not finish ("n/a" ...)."""
+    entry = model["parts"].get(part)
+    if entry is None:
+        return None
+    outcome = PartOutcome.from_dict(entry, get_part(part).result_type)
+    return outcome.result if outcome.status == "ok" else None
 
 
-def find_number(tree: Any, *paths: Sequence[str]) -> float | None:
-    """The first number found along one of `paths` (keys compared without case, '-' or '_').
+@dataclass(frozen=True)
+class Row:
+    """One claim of the table: `values` reads its numbers from the part's typed result."""
 
-    A path may end on a dict that holds the number under a usual metric name (f1, accuracy, perplexity...).
-    """
-    for path in paths:
-        node = tree
-        for name in path:
-            if not isinstance(node, dict):
-                node = None
-                break
-            node = next((value for key, value in node.items() if _key(key) == _key(name)), None)
-        if isinstance(node, dict):
-            node = next(
-                (
-                    node[key]
-                    for metric in ("main", "f1", "accuracy", "perplexity", "value", "score")
-                    for key in node
-                    if _key(key) == metric
-                ),
-                None,
-            )
-        if isinstance(node, (int, float)) and not isinstance(node, bool) and math.isfinite(node):
-            return float(node)
-    return None
+    claim: str
+    part: str
+    values: Callable[[Any], list[float | None]]
 
 
-def _result(model: dict[str, Any], part: str) -> Any:
-    entry = model["parts"].get(part, {})
-    return entry.get("result") if entry.get("status") == "ok" else None
+def _word(result: WordProbeResult) -> list[float | None]:
+    return [result.scores.get(task) for task in ("chunk", "ner", "pos")]
 
 
-# Rows of the table: (claim, part, getters); a row's cell joins its getters' values with " / ".
-Getter = Callable[[Any], float | None]
-ROWS: list[tuple[str, str, list[Getter]]] = [
-    (
-        "CoNLL-2003 linear probe: chunk / NER / POS",
-        "word",
-        [
-            lambda r, t=t: find_number(r, (t,), ("tasks", t), (t, "f1"), (t, "accuracy"))
-            for t in ("chunk", "ner", "pos")
-        ],
-    ),
-    ("STS avg, Spearman x100", "sentence", [lambda r: find_number(r, ("sts_average",))]),
-    ("STS-B alone, Spearman x100", "sentence", [lambda r: find_number(r, ("sts", "stsb", "spearman"))]),
-    (
-        "Banking77 / SST-2 accuracy x100",
-        "sentence",
-        [lambda r, t=t: find_number(r, ("classification", t, "accuracy")) for t in ("banking77", "sst2")],
-    ),
-    (
-        "Infill perplexity ROCStories / Wikipedia (both contexts)",
-        "infilling",
-        [
-            lambda r, d=d: find_number(r, (f"{d}/both", "perplexity"), (f"{d}/both",))
-            for d in ("rocstories", "wikipedia")
-        ],
-    ),
-    (
-        "Infill perplexity ROCStories / Wikipedia (left context only)",
-        "infilling",
-        [
-            lambda r, d=d: find_number(r, (f"{d}/left", "perplexity"), (f"{d}/left",))
-            for d in ("rocstories", "wikipedia")
-        ],
-    ),
-    (
+def _sts_b(result: SentenceResult) -> list[float | None]:
+    return [result.sts["stsb"].spearman if "stsb" in result.sts else None]
+
+
+def _classification(result: SentenceResult) -> list[float | None]:
+    scores = result.classification
+    return [scores[name].accuracy if name in scores else None for name in ("banking77", "sst2")]
+
+
+def _perplexity(context: str) -> Callable[[InfillingResult], list[float | None]]:
+    def values(result: InfillingResult) -> list[float | None]:
+        scores = [result.score(dataset, context) for dataset in INFILL_SETS]
+        return [score.perplexity if score else None for score in scores]
+
+    return values
+
+
+def _auto_length(result: InfillingResult) -> list[float | None]:
+    values: list[float | None] = []
+    for dataset in INFILL_SETS:
+        score = result.score(dataset, "both")
+        check = score.auto_length if score else None
+        values += [check.mean_abs_error, check.constant_median_guess_mean_abs_error] if check else [None, None]
+    return values
+
+
+def _repetition(decoding: str) -> Callable[[GenerationResult], list[float | None]]:
+    def values(result: GenerationResult) -> list[float | None]:
+        score: RepetitionScore | None = getattr(result, decoding)
+        return [score.rep_sen, score.rep_4] if score else [None, None]
+
+    return values
+
+
+def _lama(result: KnowledgeResult) -> list[float | None]:
+    return [result.precision_at_1.get(source) for source in SOURCES]
+
+
+ROWS = (
+    Row("CoNLL-2003 linear probe: chunk / NER / POS", "word", _word),
+    Row("STS avg, Spearman x100", "sentence", lambda result: [result.sts_average]),
+    Row("STS-B alone, Spearman x100", "sentence", _sts_b),
+    Row("Banking77 / SST-2 accuracy x100", "sentence", _classification),
+    Row("Infill perplexity ROCStories / Wikipedia (both contexts)", "infilling", _perplexity("both")),
+    Row("Infill perplexity ROCStories / Wikipedia (left context only)", "infilling", _perplexity("left")),
+    Row(
         "Automatic infill length, mean error in tokens: ROCStories / best constant / Wikipedia / best constant",
         "infilling",
-        [
-            lambda r, d=d, m=m: find_number(r, (f"{d}/both", "auto_length", m))
-            for d in ("rocstories", "wikipedia")
-            for m in ("mean_abs_error", "constant_median_guess_mean_abs_error")
-        ],
+        _auto_length,
     ),
-    (
-        "Sentence repetition / 4-gram repetition (greedy)",
-        "generation",
-        [lambda r, m=m: find_number(r, ("greedy", m)) for m in ("rep_sen", "rep_4")],
-    ),
-    (
-        "Sentence repetition / 4-gram repetition (nucleus)",
-        "generation",
-        [lambda r, m=m: find_number(r, ("nucleus", m)) for m in ("rep_sen", "rep_4")],
-    ),
-    (
-        "LAMA P@1 x100: Google-RE / T-REx / SQuAD",
-        "knowledge",
-        [lambda r, s=s: find_number(r, ("precision_at_1", s)) for s in ("google_re", "trex", "squad")],
-    ),
-]
+    Row("Sentence repetition / 4-gram repetition (greedy)", "generation", _repetition("greedy")),
+    Row("Sentence repetition / 4-gram repetition (nucleus)", "generation", _repetition("nucleus")),
+    Row("LAMA P@1 x100: Google-RE / T-REx / SQuAD", "knowledge", _lama),
+)
+
+
+def _number(value: Any) -> float | None:
+    """A finite number as float; anything else (missing, NaN) is a gap in the table."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
 
 
 def _format(value: float | None, fractions: bool) -> str:
@@ -116,17 +119,17 @@ def _format(value: float | None, fractions: bool) -> str:
 def table_rows(results: dict[str, Any]) -> list[tuple[str, list[str]]]:
     """(claim, one cell per model) for every row with at least one number."""
     rows = []
-    for claim, part, getters in ROWS:
+    for row in ROWS:
         cells = []
         for model in results["models"]:
-            result = _result(model, part)
-            values = [getter(result) if result is not None else None for getter in getters]
+            result = part_result(model, row.part)
+            values = [_number(value) for value in row.values(result)] if result is not None else [None]
             fractions = all(abs(v) < 1 for v in values if v is not None)  # rep-n rows: 4 decimals
             cells.append(
                 NOT_AVAILABLE if all(v is None for v in values) else " / ".join(_format(v, fractions) for v in values)
             )
         if any(cell != NOT_AVAILABLE for cell in cells):
-            rows.append((claim, cells))
+            rows.append((row.claim, cells))
     return rows
 
 
@@ -152,7 +155,8 @@ def write_markdown(results: dict[str, Any], path: str | Path) -> Path:
         for part, entry in model["parts"].items():
             if entry.get("status") != "ok":
                 lines.append(f"  - {part}: {entry.get('status')} ({entry.get('reason')})")
-        variants = (_result(model, "sentence") or {}).get("variants") or {}
+        sentence = part_result(model, "sentence")
+        variants = sentence.variants if sentence is not None else {}
         for key, scores in variants.items():
             lines.append(f"  - STS variant {key}: " + ", ".join(f"{n} {v:.2f}" for n, v in scores.items()))
     lines += ["", f"Sizes, seeds and versions are in results.json. Command: `{results.get('command') or 'n/a'}`", ""]

