@@ -25,10 +25,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from magnet_st.data import corpus_sources as sources
-from magnet_st.evaluation.data import data_dir as resolve_data_dir
+from magnet_st.data.conll import conll2003_split
+from magnet_st.data.paths import data_dir as resolve_data_dir
+from magnet_st.data.sts import read_stsb
+from magnet_st.data.wikipedia import WIKI_FILE, WIKI_HELD_OUT_LINES, held_out_lines
 from magnet_st.validation import check_positive_int
 
-WIKI_HELD_OUT_LINES = 1000  # the infilling evaluation's Wikipedia spans come from these last lines
 NON_WORD = re.compile(r"[^0-9a-z]+")
 
 
@@ -77,9 +79,7 @@ def source_documents(root: Path) -> dict[str, Iterator[sources.Document]]:
     """Each training source's documents, by name."""
     nltk = root / "nltk_corpora"
     return {
-        "wiki1m": sources.wiki1m_documents(
-            root / "wiki1m_for_simcse_head" / "wiki1m_for_simcse.txt", WIKI_HELD_OUT_LINES
-        ),
+        "wiki1m": sources.wiki1m_documents(root.joinpath(*WIKI_FILE), WIKI_HELD_OUT_LINES),
         "wikisplit": sources.wikisplit_documents(root / "wikisplit"),
         "rocstories": sources.rocstories_documents(root / "rocstories_sample_11k" / "ROCstory_train_1w.csv"),
         "abc": sources.nltk_line_documents(nltk / "abc.zip", stories=True),
@@ -105,23 +105,16 @@ def _jsonl(path: Path) -> Iterator[dict]:
 def evaluation_sentences(root: Path) -> Iterator[str]:
     """Every sentence the evaluation suite scores or reads, raw (normalize before comparing)."""
     for split in ("train", "dev", "test"):
-        for row in _csv_rows(root / "stsbenchmark" / f"sts-{split}.csv", delimiter="\t", quoting=csv.QUOTE_NONE):
-            yield from row[5:7]
-    words: list[str] = []
-    with (root / "conll2003" / "test.txt").open(encoding="utf-8") as file:
-        for line in [*file, "\n"]:
-            if line.strip() and not line.startswith("-DOCSTART-"):
-                words.append(line.split()[0])
-            elif words:
-                yield " ".join(words)
-                words = []
+        pairs = read_stsb(root / "stsbenchmark" / f"sts-{split}.csv")
+        yield from pairs["sentence1"] + pairs["sentence2"]
+    for sentence in conll2003_split(root, "test", None):
+        yield " ".join(sentence.words)
     for row in _csv_rows(root / "rocstories_sample_11k" / "ROCstory_test_1k.csv"):
         yield from row[2:7]
     for path in sorted((root / "story_cloze_2016").glob("*.csv")):
         for row in list(_csv_rows(path))[1:]:
             yield from row[1:7]
-    wiki_lines = (root / "wiki1m_for_simcse_head" / "wiki1m_for_simcse.txt").read_text(encoding="utf-8").split("\n")
-    yield from wiki_lines[:-1][-WIKI_HELD_OUT_LINES:]
+    yield from held_out_lines(root)
     yield from _lama_sentences(root / "lama")
 
 
