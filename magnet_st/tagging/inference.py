@@ -73,6 +73,11 @@ def read_words(
     return words
 
 
+def _pooled(pooling: WordPooling) -> Callable[[Features], torch.Tensor]:
+    """Reads `pooling`'s word vectors (B, W, H) from decoder features, leaving the features as they are."""
+    return lambda features: pooling(dict(features))[pooling.module_output_name]
+
+
 def encode_words(
     model,
     inputs: Any,
@@ -92,16 +97,12 @@ def encode_words(
     mode = AttentionMode.parse_reading(attention_mode).value
     sentences = as_sentences(inputs)
     word_tokenizer = WordTokenizer(model.decoder.tokenizer, model.decoder.max_seq_length, prefix_token)
-    outputs = {
-        alignment: lambda features, pooling=pooling: pooling(dict(features))[pooling.module_output_name]
-        for alignment, pooling in poolings.items()
-    }
     return read_words(
         model,
         word_tokenizer,
         sentences,
         lambda features: model.decoder(features, attention_mode=mode),
-        outputs,
+        {alignment: _pooled(pooling) for alignment, pooling in poolings.items()},
         batch_size=batch_size,
         show_progress_bar=show_progress_bar,
     )
