@@ -3,13 +3,13 @@
 import pytest
 import torch
 
+from magnet_st.modules.word_pooling import word_states
 from magnet_st.tagging.alignment import (
     WordTokenizer,
     join_words,
     plan_segments,
     split_words,
     token_word_map,
-    word_states,
 )
 from magnet_st.testing import base_tokenizer
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from magnet_st.tagging.metrics import tagging_scores
+from magnet_st.tagging import tagging_scores
 
 
 def test_entity_scores_hand_checked():

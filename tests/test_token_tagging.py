@@ -8,8 +8,19 @@ import torch
 from magnet_st import load_model
 from magnet_st.cli import main
 from magnet_st.data.conll import conll2003_split
+from magnet_st.decoding import eval_mode
 from magnet_st.evaluation.word_level import evaluate_word_probes
-from magnet_st.tagging import encode_words, evaluate_tagger, finetune_lora, predict, predict_logits, train_probe
+from magnet_st.modules import TokenClassificationHead, WordPooling
+from magnet_st.tagging import (
+    TaggerConfig,
+    encode_words,
+    evaluate_tagger,
+    finetune_lora,
+    predict,
+    predict_logits,
+    train_probe,
+)
+from magnet_st.tagging.alignment import WordTokenizer, join_words
 
 TEXT = "Peter Blackburn met EU officials in Brussels on Tuesday."
 
@@ -80,6 +91,68 @@ def test_predict_words_entities_and_offsets(probed):
     # Pre-split words give the same labels as the raw text they join into.
     presplit = predict(model, [[w["word"] for w in result["words"]]])[0]
     assert [w["label"] for w in presplit["words"]] == labels
+
+
+def test_model_forward_runs_word_pooling_and_head(probed):
+    model, _ = probed
+    assert [type(module) for module in model][-2:] == [WordPooling, TokenClassificationHead]
+    sentences = [join_words(["Peter", "met", "Anna"]), join_words(["EU", "rejects", "German", "call", "."])]
+    word_tokenizer = WordTokenizer(model.decoder.tokenizer, model.decoder.max_seq_length)
+    features = word_tokenizer.features(sentences, word_tokenizer.segments(sentences))
+    with eval_mode(model):
+        logits = model(dict(features), attention_mode="bidirectional")["word_logits"]
+        states = model.decoder(dict(features), attention_mode="bidirectional")["token_embeddings"]
+    head = model[-1]
+    for row, (_, spans) in enumerate(sentences):
+        for word in range(len(spans)):
+            positions = features["word_token_mask"][row, word].nonzero().flatten().tolist()
+            # Alignment "previous": the states one position before each of the word's tokens, averaged.
+            vector = torch.stack([states[row, position - 1] for position in positions]).mean(0)
+            expected = head.linear.weight @ vector + head.linear.bias
+            torch.testing.assert_close(logits[row, word], expected, atol=1e-5, rtol=1e-4)
+
+
+def test_folder_with_word_pooling_settings_in_the_head_still_predicts(probed, tmp_path):
+    model, _ = probed
+    texts = [TEXT, "EU rejects German call."]
+    expected = predict(model, texts)
+    folder = tmp_path / "old-layout"
+    model.save(str(folder))
+    # Rewrite the folder into the earlier layout: no WordPooling entry, its settings in the head's config.
+    modules = json.loads((folder / "modules.json").read_text())
+    pooling_entry, head_entry = modules[-2], modules[-1]
+    pooling_config = json.loads((folder / pooling_entry["path"] / "config.json").read_text())
+    head_config = json.loads((folder / head_entry["path"] / "config.json").read_text())
+    old_keys = ("embedding_dimension", "labels", "dropout", "scheme", "attention_mode", "task")
+    old_config = {key: head_config[key] for key in old_keys}
+    old_config.update(alignment=pooling_config["alignment"], prefix_token=pooling_config["prefix_token"])
+    (folder / head_entry["path"] / "config.json").write_text(json.dumps(old_config))
+    head_entry["idx"] = pooling_entry["idx"]
+    (folder / "modules.json").write_text(json.dumps([*modules[:-2], head_entry]))
+    reloaded = load_model(str(folder))
+    assert not any(isinstance(module, WordPooling) for module in reloaded)
+    assert predict(reloaded, texts) == expected
+    # Its word pooling now sits in the module list, so the next save writes the current layout.
+    assert isinstance(reloaded[-2], WordPooling) and reloaded[-2].alignment == "previous"
+    reloaded.save(str(tmp_path / "new-layout"))
+    assert predict(load_model(str(tmp_path / "new-layout")), texts) == expected
+
+
+def test_probe_takes_a_config_or_keywords_alike(tiny_decoder_dir):
+    words, tags = [["Peter", "lives", "in", "Paris", "."]], [["B-PER", "O", "O", "B-LOC", "O"]]
+    by_config, by_keywords = fresh(tiny_decoder_dir), fresh(tiny_decoder_dir)
+    config = TaggerConfig(task="ner", alignment="own", prefix_token="eos", steps=3, show_progress_bar=False)
+    torch.manual_seed(0)
+    first = train_probe(by_config, words, tags, config=config)
+    torch.manual_seed(0)
+    second = train_probe(
+        by_keywords, words, tags, task="ner", alignment="own", prefix_token="eos", steps=3, show_progress_bar=False
+    )
+    assert first.settings == second.settings
+    assert (first.settings["alignment"], first.settings["steps"], first.settings["learning_rate"]) == ("own", 3, 5e-4)
+    assert (by_config[-2].alignment, by_config[-2].prefix_token) == ("own", "eos")
+    for name, tensor in by_config[-1].state_dict().items():
+        assert torch.equal(tensor, by_keywords[-1].state_dict()[name])
 
 
 def test_word_states_do_not_depend_on_batch_padding(probed):
@@ -167,7 +240,7 @@ def test_lora_finetuning_checkpoints_reload_identically(tiny_decoder_dir, conll,
     torch.testing.assert_close(live_logits[0], saved_logits[0], atol=1e-4, rtol=1e-4)
 
 
-def test_bad_input_is_reported(probed):
+def test_bad_input_is_reported(probed, tmp_path):
     model, _ = probed
     with pytest.raises(ValueError, match="empty"):
         predict(model, "")
@@ -179,6 +252,10 @@ def test_bad_input_is_reported(probed):
         train_probe(model, [["EU", "rejects"]], [["B-ORG"]], steps=1, show_progress_bar=False)
     with pytest.raises(ValueError, match="Tag 'B-FOO' in `tags` sentence 0 is not in the model's label set"):
         train_probe(model, [["EU"]], [["B-FOO"]], labels=["O", "B-ORG", "I-ORG"], steps=1)
+    with pytest.raises(ValueError, match="`max_steps` or `steps`"):
+        finetune_lora(model, [["EU"]], [["B-ORG"]], tmp_path / "run", max_steps=2, steps=2)
+    with pytest.raises(ValueError, match="`attention_mode` must be .* got 'hybrid'"):
+        train_probe(model, [["EU"]], [["B-ORG"]], attention_mode="hybrid")
     with pytest.raises(ValueError, match="Tag 'B-FOO'"):
         evaluate_tagger(model, [["EU"]], [["B-FOO"]])
     with pytest.raises(ValueError, match="no token classification head"):

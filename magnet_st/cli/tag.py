@@ -18,13 +18,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from magnet_st import load_model
-    from magnet_st.tagging import find_head, predict
+    from magnet_st.tagging import find_tagger, predict
     from magnet_st.validation import check_positive_int, check_texts
 
     texts = check_texts(args.texts, "texts")
     check_positive_int(args.batch_size, "--batch-size")
     model = load_model(args.model)
-    find_head(model)  # a clear error before any work when the model has no head
+    find_tagger(model)  # a clear error before any work when the model has no head
     for result in predict(model, texts, batch_size=args.batch_size, attention_mode=args.attention_mode):
         if args.entities_only:
             result = {"text": result["text"], "entities": result.get("entities", [])}

@@ -46,7 +46,9 @@ def evaluate_word_probes(
     """
     from magnet_st.modules.token_head import TokenClassificationHead
     from magnet_st.tagging.inference import encode_words
-    from magnet_st.tagging.training import evaluate_cached, label_set, train_probe_on_features
+    from magnet_st.tagging.probe import train_probe_on_features
+    from magnet_st.tagging.scores import evaluate_cached
+    from magnet_st.tagging.tagger import label_set
 
     tasks = list(tasks)
     unknown = [task for task in tasks if task not in WORD_TASKS]
@@ -82,7 +84,6 @@ def evaluate_word_probes(
             head = TokenClassificationHead(
                 model.decoder.get_embedding_dimension(),
                 labels,
-                alignment=alignment,
                 scheme=scheme,
                 attention_mode=mode.value,
                 task=task,

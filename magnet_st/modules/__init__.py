@@ -2,5 +2,6 @@
 
 from magnet_st.modules.decoder import MagnetDecoder
 from magnet_st.modules.token_head import TokenClassificationHead
+from magnet_st.modules.word_pooling import WordPooling
 
-__all__ = ["MagnetDecoder", "TokenClassificationHead"]
+__all__ = ["MagnetDecoder", "TokenClassificationHead", "WordPooling"]

@@ -1,49 +1,72 @@
-"""TokenClassificationHead: per-word labels from MAGNET token states (dropout, then one linear layer)."""
+"""TokenClassificationHead: per-word labels from word vectors (dropout, then one linear layer)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from sentence_transformers.base.modules import Module
 
 from magnet_st.attention import AttentionMode
-from magnet_st.tagging.alignment import ALIGNMENTS, PREFIX_TOKENS, check_alignment, word_states
 
 SCHEMES = ("IOB2", "none")
+# Keys of head folders saved before word pooling became its own module; they now configure `WordPooling`.
+LEGACY_WORD_POOLING_KEYS = ("alignment", "prefix_token")
+
+
+def check_scheme(scheme: str) -> str:
+    if scheme not in SCHEMES:
+        raise ValueError(f"`scheme` must be one of {SCHEMES}, got {scheme!r}.")
+    return scheme
+
+
+def check_dropout(dropout: float) -> float:
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ValueError(f"`dropout` must be in [0, 1), got {dropout!r}.")
+    return float(dropout)
+
+
+def check_labels(labels: Sequence[str], scheme: str) -> list[str]:
+    """Label names as a list: non-empty, unique, and 'O' / 'B-X' / 'I-X' under IOB2."""
+    if isinstance(labels, str) or not labels or not all(isinstance(label, str) and label for label in labels):
+        raise ValueError(f"`labels` must be a non-empty list of label names, got {labels!r}.")
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"`labels` has duplicates: {labels!r}.")
+    if check_scheme(scheme) == "IOB2":
+        bad = [label for label in labels if label != "O" and label[:2] not in ("B-", "I-")]
+        if bad:
+            raise ValueError(f"IOB2 labels must be 'O', 'B-X' or 'I-X'; got {bad[:5]} (use scheme='none').")
+    return list(labels)
 
 
 class TokenClassificationHead(Module):
-    """A word-level classifier on top of a MAGNET decoder, saved with its label names.
+    """A word-level classifier on top of a MAGNET decoder and `WordPooling`, saved with its label names.
 
-    It reads `token_embeddings` and `word_token_mask` (B x W x T, built by `magnet_st.tagging`), averages
-    each word's sub-token states (alignment "previous": the positions before them, as MNTP aligns
-    i-1 with i; "own": their own positions) and writes `word_embeddings` (B x W x H) and
-    `word_logits` (B x W x labels). Without `word_token_mask` (plain `model.encode`) it passes
-    features through, so a tagger still embeds sentences.
+    It reads `module_input_name` (word vectors, B x W x H) and writes `module_output_name` (B x W x labels).
+    Without word vectors (plain `model.encode`) it passes features through, so a tagger still embeds sentences.
 
     Args:
-        embedding_dimension: Hidden size of the decoder.
+        embedding_dimension: Size of the word vectors (the decoder's hidden size).
         labels: Label names, in output order.
-        alignment: "previous" (default, MAGNET) or "own".
         dropout: Dropout before the linear layer (0.1 as in LLM2Vec's word-level probes).
-        prefix_token: Token put before every sentence so the first word has a previous position:
-            "bos" (the tokenizer's BOS, else EOS), "eos" or "none".
         scheme: "IOB2" when labels are entity spans (NER, chunking), "none" for per-word labels (POS).
         attention_mode: Attention of the decoder pass the head was trained on ("bidirectional" for MAGNET and
             LLM2Vec models, "causal" for an unadapted base); prediction uses it unless told otherwise.
         task: Free name of the task, kept for the model card and the CLI.
+        module_input_name: Feature holding the word vectors.
+        module_output_name: Feature the word logits are written to.
     """
 
     config_keys = [
         "embedding_dimension",
         "labels",
-        "alignment",
         "dropout",
-        "prefix_token",
         "scheme",
         "attention_mode",
         "task",
+        "module_input_name",
+        "module_output_name",
     ]
 
     def __init__(
@@ -51,40 +74,25 @@ class TokenClassificationHead(Module):
         embedding_dimension: int,
         labels: list[str],
         *,
-        alignment: str = "previous",
         dropout: float = 0.1,
-        prefix_token: str = "bos",
         scheme: str = "IOB2",
         attention_mode: str = "bidirectional",
         task: str | None = None,
+        module_input_name: str = "word_embeddings",
+        module_output_name: str = "word_logits",
     ) -> None:
         super().__init__()
-        if isinstance(labels, str) or not labels or not all(isinstance(label, str) and label for label in labels):
-            raise ValueError(f"`labels` must be a non-empty list of label names, got {labels!r}.")
-        if len(set(labels)) != len(labels):
-            raise ValueError(f"`labels` has duplicates: {labels!r}.")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"`dropout` must be in [0, 1), got {dropout!r}.")
-        if prefix_token not in PREFIX_TOKENS:
-            raise ValueError(f"`prefix_token` must be one of {PREFIX_TOKENS}, got {prefix_token!r}.")
-        if scheme not in SCHEMES:
-            raise ValueError(f"`scheme` must be one of {SCHEMES}, got {scheme!r}.")
-        if scheme == "IOB2":
-            bad = [label for label in labels if label != "O" and label[:2] not in ("B-", "I-")]
-            if bad:
-                raise ValueError(f"IOB2 labels must be 'O', 'B-X' or 'I-X'; got {bad[:5]} (use scheme='none').")
         self.embedding_dimension = int(embedding_dimension)
-        self.labels = list(labels)
-        self.alignment = check_alignment(alignment)
-        self.dropout = float(dropout)
-        self.prefix_token = prefix_token
+        self.labels = check_labels(labels, scheme)
+        self.dropout = check_dropout(dropout)
         self.scheme = scheme
-        mode = AttentionMode.parse(attention_mode)
-        if mode is AttentionMode.HYBRID:
-            raise ValueError("`attention_mode` of a token head must be 'bidirectional' or 'causal', got 'hybrid'.")
-        self.attention_mode = mode.value
+        self.attention_mode = AttentionMode.parse_reading(attention_mode).value
         self.task = task
+        self.module_input_name = module_input_name
+        self.module_output_name = module_output_name
         self.label_to_id = {label: index for index, label in enumerate(self.labels)}
+        # Settings of a `WordPooling` this head was saved with, when loaded from an older folder (else None).
+        self.legacy_word_pooling: dict[str, str] | None = None
         self.classifier = torch.nn.Sequential(
             torch.nn.Dropout(self.dropout), torch.nn.Linear(self.embedding_dimension, len(self.labels))
         )
@@ -106,13 +114,15 @@ class TokenClassificationHead(Module):
         return ids
 
     def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        if "word_token_mask" not in features:
+        word_embeddings = features.get(self.module_input_name)  # (B, W, H)
+        if word_embeddings is None:
             return features
-        states = word_states(features["token_embeddings"], features["word_token_mask"], self.alignment)
-        features["word_embeddings"] = states
-        features["word_mask"] = features["word_token_mask"].any(-1)
-        features["word_logits"] = self.classifier(states.to(self.linear.weight.dtype))
+        features[self.module_output_name] = self.classifier(word_embeddings.to(self.linear.weight.dtype))
         return features
+
+    def get_config_dict(self) -> dict[str, Any]:
+        # A head still carrying legacy word-pooling settings saves them again, so nothing is lost.
+        return {**super().get_config_dict(), **(self.legacy_word_pooling or {})}
 
     def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:
         self.save_config(output_path)
@@ -124,15 +134,14 @@ class TokenClassificationHead(Module):
             key: kwargs[key] for key in ("token", "cache_folder", "revision", "local_files_only") if key in kwargs
         }
         config = cls.load_config(model_name_or_path, subfolder=subfolder, **hub_kwargs)
+        legacy = {key: config.pop(key) for key in LEGACY_WORD_POOLING_KEYS if key in config}
         head = cls(**config)
+        head.legacy_word_pooling = legacy or None
         cls.load_torch_weights(model_name_or_path, subfolder=subfolder, model=head, **hub_kwargs)
         return head
 
     def __repr__(self) -> str:
         return (
             f"TokenClassificationHead({{'task': {self.task!r}, 'labels': {len(self.labels)}, "
-            f"'alignment': {self.alignment!r}, 'dropout': {self.dropout}, 'prefix_token': {self.prefix_token!r}}})"
+            f"'scheme': {self.scheme!r}, 'dropout': {self.dropout}}})"
         )
-
-
-__all__ = ["ALIGNMENTS", "TokenClassificationHead"]

@@ -1,11 +1,9 @@
-"""Words <-> sub-tokens: split text into words, tokenize with a prefix token, read word states.
+"""Words <-> sub-tokens: split text into words, tokenize with a prefix token, mark each word's tokens.
 
-A word's representation is the mean of token states over its sub-tokens. With alignment
-"previous" (MAGNET, following MNTP where the state at i-1 predicts token i) the states of
-positions i-1..j-1 are averaged for a word on positions i..j; with "own" the states i..j.
-Every sequence starts with one prefix token (the tokenizer's BOS, else EOS), so the first word
-also has a previous position. Long sentences are split into overlapping word windows; each word is
-read from the window in which it sits most centrally.
+`WordTokenizer` builds the `word_token_mask` feature that `WordPooling` reads. Every sequence starts with
+one prefix token (the tokenizer's BOS, else EOS), so the first word also has a previous position. Long
+sentences are split into overlapping word windows; each word is read from the window in which it sits
+most centrally.
 """
 
 from __future__ import annotations
@@ -16,16 +14,11 @@ from dataclasses import dataclass
 
 import torch
 
-ALIGNMENTS = ("previous", "own")
-PREFIX_TOKENS = ("bos", "eos", "none")
+from magnet_st.decoding import pad_sequences
+from magnet_st.modules.word_pooling import check_prefix_token
+
 # Words like CoNLL-2003 tokenization: runs of word characters (hyphenated kept), clitics ('s), punctuation.
 WORD_PATTERN = re.compile(r"\w+(?:-\w+)*|'\w+|[^\w\s]")
-
-
-def check_alignment(alignment: str) -> str:
-    if alignment not in ALIGNMENTS:
-        raise ValueError(f"`alignment` must be one of {ALIGNMENTS}, got {alignment!r}.")
-    return alignment
 
 
 def split_words(text: str) -> list[tuple[int, int]]:
@@ -122,9 +115,7 @@ def plan_segments(sentence: int, word_token_counts: Sequence[int], max_tokens: i
 
 
 def prefix_token_id(tokenizer, prefix_token: str) -> int | None:
-    if prefix_token not in PREFIX_TOKENS:
-        raise ValueError(f"`prefix_token` must be one of {PREFIX_TOKENS}, got {prefix_token!r}.")
-    if prefix_token == "none":
+    if check_prefix_token(prefix_token) == "none":
         return None
     if prefix_token == "bos" and tokenizer.bos_token_id is not None:
         return tokenizer.bos_token_id
@@ -176,32 +167,12 @@ class WordTokenizer:
                 ids, token_words = [self.prefix_id, *ids], [[], *token_words]
             rows.append(ids)
             memberships.append(token_words)
-        length = max(len(ids) for ids in rows)
         words = max(segment.last - segment.first for segment in segments)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
-        input_ids = torch.full((len(rows), length), pad, dtype=torch.long)
-        attention_mask = torch.zeros((len(rows), length), dtype=torch.long)
-        word_token_mask = torch.zeros((len(rows), words, length), dtype=torch.bool)
-        for row, (ids, token_words) in enumerate(zip(rows, memberships)):
-            input_ids[row, : len(ids)] = torch.tensor(ids)
-            attention_mask[row, : len(ids)] = 1
+        input_ids, attention_mask = pad_sequences(rows, pad)  # (B, T) each, right-padded
+        word_token_mask = torch.zeros((len(rows), words, input_ids.shape[1]), dtype=torch.bool)  # (B, W, T)
+        for row, token_words in enumerate(memberships):
             for position, members in enumerate(token_words):
                 for word in members:
                     word_token_mask[row, word, position] = True
         return {"input_ids": input_ids, "attention_mask": attention_mask, "word_token_mask": word_token_mask}
-
-
-def word_states(token_embeddings: torch.Tensor, word_token_mask: torch.Tensor, alignment: str) -> torch.Tensor:
-    """Mean token state per word (B x W x H); "previous" reads positions shifted one to the left.
-
-    A word starting at position 0 (no prefix token) has no previous position; it reads its own first position.
-    """
-    check_alignment(alignment)
-    weights = word_token_mask.to(token_embeddings.dtype)
-    if alignment == "previous":
-        shifted = torch.zeros_like(weights)
-        shifted[..., :-1] = weights[..., 1:]
-        shifted[..., 0] = torch.maximum(shifted[..., 0], weights[..., 0])
-        weights = shifted
-    counts = weights.sum(-1, keepdim=True).clamp(min=1)
-    return torch.bmm(weights, token_embeddings) / counts

@@ -1,30 +1,22 @@
-"""Run a MAGNET decoder over words: word states for probes, and `predict` with a token head."""
+"""Run a MAGNET model over words: word vectors for probes, and `predict` through the model's tagger modules."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from seqeval.metrics.sequence_labeling import get_entities
 from tqdm.auto import tqdm
 
-from magnet_st.tagging.alignment import WordTokenizer, check_alignment, join_words, split_words
+from magnet_st.attention import AttentionMode
+from magnet_st.decoding import eval_mode
+from magnet_st.modules.word_pooling import WordPooling, check_alignment
+from magnet_st.tagging.alignment import WordTokenizer, join_words, split_words
+from magnet_st.tagging.tagger import find_tagger
 
 Sentence = tuple[str, list[tuple[int, int]]]  # text and the character span of each word
-
-
-def find_head(model):
-    """The model's TokenClassificationHead, or a clear error when it has none."""
-    from magnet_st.modules.token_head import TokenClassificationHead
-
-    for module in model:
-        if isinstance(module, TokenClassificationHead):
-            return module
-    raise ValueError(
-        "This model has no token classification head; train one with magnet_st.tagging.train_probe or "
-        "magnet_st.tagging.finetune_lora first."
-    )
+Features = dict[str, Any]
 
 
 def as_sentences(inputs: Any, argument: str = "inputs") -> list[Sentence]:
@@ -45,20 +37,47 @@ def as_sentences(inputs: Any, argument: str = "inputs") -> list[Sentence]:
     return sentences
 
 
-def _run_segments(model, word_tokenizer, sentences, segments, batch_size, attention_mode, show_progress_bar, consume):
-    """Run the decoder over segments (longest first, to pad little) and hand each batch to `consume`."""
-    decoder = model.decoder
+def read_words(
+    model,
+    word_tokenizer: WordTokenizer,
+    sentences: Sequence[Sentence],
+    forward: Callable[[Features], Features],
+    outputs: dict[str, Callable[[Features], torch.Tensor]],
+    *,
+    batch_size: int,
+    show_progress_bar: bool,
+) -> dict[str, list[torch.Tensor]]:
+    """Run `forward` over every sentence's windows; each of `outputs` reads a (B, W, D) tensor from the features.
+
+    Returns, per output name, one (words, D) float tensor per sentence, each word read from the window it owns.
+    Windows run longest first, so batches pad little.
+    """
+    segments = word_tokenizer.segments(sentences)
     order = sorted(range(len(segments)), key=lambda k: -(segments[k].last - segments[k].first))
-    device = next(decoder.parameters()).device
-    for start in tqdm(range(0, len(order), batch_size), desc="Word states", disable=not show_progress_bar):
-        batch = [segments[k] for k in order[start : start + batch_size]]
-        features = word_tokenizer.features(sentences, batch)
-        features = {key: value.to(device) for key, value in features.items()}
-        features = decoder.forward(features, attention_mode=attention_mode)
-        consume(batch, features)
+    device = next(model.decoder.parameters()).device
+    words: dict[str, list[torch.Tensor | None]] = {name: [None] * len(sentences) for name in outputs}
+    with eval_mode(model):
+        for start in tqdm(range(0, len(order), batch_size), desc="Words", disable=not show_progress_bar):
+            batch = [segments[k] for k in order[start : start + batch_size]]
+            features = {key: value.to(device) for key, value in word_tokenizer.features(sentences, batch).items()}
+            features = forward(features)
+            for name, read in outputs.items():
+                values = read(features).float().cpu()  # (B, W, D)
+                for row, segment in enumerate(batch):
+                    sentence = words[name][segment.sentence]
+                    if sentence is None:
+                        sentence = torch.zeros(len(sentences[segment.sentence][1]), values.shape[-1])
+                        words[name][segment.sentence] = sentence
+                    local = slice(segment.own_first - segment.first, segment.own_last - segment.first)
+                    sentence[segment.own_first : segment.own_last] = values[row, local]
+    return words
 
 
-@torch.inference_mode()
+def _pooled(pooling: WordPooling) -> Callable[[Features], torch.Tensor]:
+    """Reads `pooling`'s word vectors (B, W, H) from decoder features, leaving the features as they are."""
+    return lambda features: pooling(dict(features))[pooling.module_output_name]
+
+
 def encode_words(
     model,
     inputs: Any,
@@ -71,61 +90,41 @@ def encode_words(
 ) -> dict[str, list[torch.Tensor]]:
     """Word representations (one W x H float tensor per sentence) for each requested alignment.
 
-    The decoder runs once; "previous" and "own" read the same pass. Used to cache a frozen encoder's
+    The decoder runs once; "previous" and "own" pool the same pass. Used to cache a frozen encoder's
     features for linear probes.
     """
-    from magnet_st.tagging.alignment import word_states
-
-    for alignment in alignments:
-        check_alignment(alignment)
+    poolings = {alignment: WordPooling(check_alignment(alignment), prefix_token) for alignment in alignments}
+    mode = AttentionMode.parse_reading(attention_mode).value
     sentences = as_sentences(inputs)
     word_tokenizer = WordTokenizer(model.decoder.tokenizer, model.decoder.max_seq_length, prefix_token)
-    segments = word_tokenizer.segments(sentences)
-    hidden = model.decoder.get_embedding_dimension()
-    outputs = {alignment: [torch.zeros(len(spans), hidden) for _, spans in sentences] for alignment in alignments}
-
-    def consume(batch, features):
-        for alignment in alignments:
-            states = word_states(features["token_embeddings"], features["word_token_mask"], alignment).float().cpu()
-            for row, segment in enumerate(batch):
-                local = slice(segment.own_first - segment.first, segment.own_last - segment.first)
-                outputs[alignment][segment.sentence][segment.own_first : segment.own_last] = states[row, local]
-
-    was_training = model.training
-    model.eval()
-    try:
-        _run_segments(
-            model, word_tokenizer, sentences, segments, batch_size, attention_mode, show_progress_bar, consume
-        )
-    finally:
-        model.train(was_training)
-    return outputs
+    return read_words(
+        model,
+        word_tokenizer,
+        sentences,
+        lambda features: model.decoder(features, attention_mode=mode),
+        {alignment: _pooled(pooling) for alignment, pooling in poolings.items()},
+        batch_size=batch_size,
+        show_progress_bar=show_progress_bar,
+    )
 
 
-@torch.inference_mode()
 def predict_logits(
     model, inputs: Any, *, batch_size: int = 16, attention_mode: str | None = None, show_progress_bar: bool = False
 ) -> tuple[list[Sentence], list[torch.Tensor]]:
-    """Word logits (W x labels per sentence) of the model's token head."""
-    head = find_head(model)
+    """Word logits (W x labels per sentence) of the model's tagger, computed by `model.forward`."""
+    pooling, head = find_tagger(model)
+    mode = AttentionMode.parse_reading(attention_mode or head.attention_mode).value
     sentences = as_sentences(inputs)
-    word_tokenizer = WordTokenizer(model.decoder.tokenizer, model.decoder.max_seq_length, head.prefix_token)
-    segments = word_tokenizer.segments(sentences)
-    logits = [torch.zeros(len(spans), len(head.labels)) for _, spans in sentences]
-
-    def consume(batch, features):
-        scores = head(features)["word_logits"].float().cpu()
-        for row, segment in enumerate(batch):
-            local = slice(segment.own_first - segment.first, segment.own_last - segment.first)
-            logits[segment.sentence][segment.own_first : segment.own_last] = scores[row, local]
-
-    was_training = model.training
-    model.eval()
-    try:
-        mode = attention_mode or head.attention_mode
-        _run_segments(model, word_tokenizer, sentences, segments, batch_size, mode, show_progress_bar, consume)
-    finally:
-        model.train(was_training)
+    word_tokenizer = WordTokenizer(model.decoder.tokenizer, model.decoder.max_seq_length, pooling.prefix_token)
+    logits = read_words(
+        model,
+        word_tokenizer,
+        sentences,
+        lambda features: model(features, attention_mode=mode),
+        {"logits": lambda features: features[head.module_output_name]},
+        batch_size=batch_size,
+        show_progress_bar=show_progress_bar,
+    )["logits"]
     return sentences, logits
 
 
@@ -138,7 +137,7 @@ def predict(
     for IOB2 heads, `entities` (each with `label`, `text`, `start`, `end`, `words` = [first, last + 1)),
     with character offsets into `text`. Long inputs are read in overlapping windows.
     """
-    head = find_head(model)
+    _, head = find_tagger(model)
     sentences, logits = predict_logits(
         model, inputs, batch_size=batch_size, attention_mode=attention_mode, show_progress_bar=show_progress_bar
     )
