@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from magnet_st.generation import infill
-from magnet_st.generation.infill import build_layout
+from magnet_st.generation.layout import build_layout
 from magnet_st.generation.lengths import completion_scores, is_sentence_blank, sentence_blank_length
 
 
