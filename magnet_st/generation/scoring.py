@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
 from magnet_st.attention import AttentionMode
 from magnet_st.decoding import eval_mode, pad_sequences, run_decoder
 from magnet_st.generation.layout import BLANK, build_layout
-from magnet_st.validation import check_texts
+from magnet_st.validation import check_positive_int, check_texts
 
 
 def span_log_likelihoods(
@@ -41,6 +41,7 @@ def span_log_likelihoods(
     references = check_texts(references, "references")
     if len(texts) != len(references):
         raise ValueError(f"`texts` ({len(texts)}) and `references` ({len(references)}) differ in length.")
+    check_positive_int(batch_size, "batch_size")
     tokenizer = decoder.tokenizer
     device = next(decoder.parameters()).device
     mode = AttentionMode.HYBRID if context == "both" else AttentionMode.CAUSAL
@@ -79,17 +80,12 @@ def span_log_likelihoods(
     return results
 
 
-def span_perplexity(
-    model,
-    texts: Sequence[str],
-    references: Sequence[str],
-    *,
-    context: Literal["both", "left"] = "both",
-    blank: str = BLANK,
-    batch_size: int = 16,
-) -> float:
-    """Perplexity of the reference spans (per token, over all spans) given both contexts or the left one."""
-    scores = span_log_likelihoods(model, texts, references, context=context, blank=blank, batch_size=batch_size)
+def span_perplexity(model, texts: Sequence[str], references: Sequence[str], **options: Any) -> float:
+    """Perplexity of the reference spans (per token, over all spans) given both contexts or the left one.
+
+    `options` are those of `span_log_likelihoods` (`context`, `blank`, `batch_size`).
+    """
+    scores = span_log_likelihoods(model, texts, references, **options)
     total = sum(logprob for logprob, _ in scores)
     count = sum(tokens for _, tokens in scores)
     return math.exp(-total / count)
