@@ -11,7 +11,7 @@ from collections.abc import Callable
 from enum import Enum
 
 import torch
-from transformers import PretrainedConfig
+from transformers import Cache, PretrainedConfig
 from transformers.masking_utils import create_bidirectional_mask
 
 
@@ -58,15 +58,27 @@ def hybrid_mask_function(span_mask: torch.Tensor) -> Callable:
     return magnet_rule
 
 
+def check_mask_backend(config: PretrainedConfig, purpose: str) -> None:
+    """Raise when the attention backend takes no 4D mask (flash attention), which `purpose` needs."""
+    implementation = config._attn_implementation
+    if implementation not in ("eager", "sdpa"):
+        raise ValueError(
+            f"{purpose} needs a 4D mask, which attn_implementation={implementation!r} does not take; "
+            "load the model with 'sdpa' or 'eager'."
+        )
+
+
 def hybrid_attention_mask(
     config: PretrainedConfig,
     inputs_embeds: torch.Tensor,
     attention_mask: torch.Tensor,
     span_mask: torch.Tensor,
+    cache: Cache | None = None,
 ) -> torch.Tensor:
-    """4D mask (batch, 1, seq, seq) for the hybrid mode, in the dtype the config's attention backend needs.
+    """4D mask (batch, 1, seq, keys) for the hybrid mode, in the dtype the config's attention backend needs.
 
-    Built on a bidirectional base with an AND overlay: a causal base with an OR overlay would let
+    `attention_mask` and `span_mask` cover every key: the cached ones (if `cache` is given), then the new
+    tokens. Built on a bidirectional base with an AND overlay: a causal base with an OR overlay would let
     right context see the span, which is wrong for spans kept in place.
     """
     if span_mask.shape != attention_mask.shape:
@@ -74,37 +86,12 @@ def hybrid_attention_mask(
             f"`span_mask` must have the shape of `attention_mask` {tuple(attention_mask.shape)}, "
             f"got {tuple(span_mask.shape)}."
         )
-    if config._attn_implementation not in ("eager", "sdpa"):
-        raise ValueError(
-            f"Hybrid MAGNET attention needs a 4D mask, which attn_implementation="
-            f"{config._attn_implementation!r} does not take; load the model with 'sdpa' or 'eager'."
-        )
+    check_mask_backend(config, "Hybrid MAGNET attention")
     span_mask = span_mask.to(device=inputs_embeds.device, dtype=torch.bool)
-    mask = create_bidirectional_mask(
+    return create_bidirectional_mask(
         config=config,
         inputs_embeds=inputs_embeds,
         attention_mask=attention_mask,
+        cache=cache,
         and_mask_function=hybrid_mask_function(span_mask),
     )
-    return mask
-
-
-def allowed_attention(mask: torch.Tensor) -> torch.Tensor:
-    """Boolean view (True = may attend) of a 4D mask from `masking_utils`, bool or additive float."""
-    if mask.dtype == torch.bool:
-        return mask
-    return mask == 0
-
-
-def attention_bias(allowed: torch.Tensor, config, dtype: torch.dtype) -> torch.Tensor:
-    """A 4D boolean `allowed` mask in the form the attention backend takes (bool for sdpa, additive for eager)."""
-    implementation = config._attn_implementation
-    if implementation not in ("sdpa", "eager"):
-        raise ValueError(
-            f"Infilling needs a 4D attention mask, which attn_implementation={implementation!r} does not take; "
-            "load the model with 'sdpa' or 'eager'."
-        )
-    if implementation == "sdpa":
-        return allowed
-    bias = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device)
-    return bias.masked_fill(~allowed, torch.finfo(dtype).min)

@@ -1,5 +1,15 @@
 """The decoding core: every pass through a MAGNET decoder, and the mechanics all of them share.
 
+`run_decoder` is the one routine that runs the decoder stack: encoding (`MagnetDecoder.forward`), the
+infilling prefill and decode steps, automatic length choice and span scoring all go through it. It takes
+ids, positions, roles (an `AttentionMode`, plus a span mask for the hybrid mode), an optional KV cache and
+the validity of every key, and every mask it uses comes from `transformers.masking_utils`:
+
+- bidirectional: the model's own `is_causal=False` path (`create_bidirectional_mask`);
+- causal: the model's own `is_causal=True` path (`create_causal_mask`); with a cache, queries sit after the
+  cached keys, so a decode step sees every valid cached key;
+- hybrid: `create_bidirectional_mask` with the MAGNET rule as its AND overlay (`attention.hybrid_attention_mask`).
+
 Shared mechanics, defined once: `eval_mode` (train/eval state saved and restored), `pad_sequences`
 (right padding for encoder passes, left padding for generation), `bos_prefix` (the start tokens the
 tokenizer itself puts before a text).
@@ -11,6 +21,60 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
+from transformers import Cache, PreTrainedModel
+
+from magnet_st.attention import AttentionMode, hybrid_attention_mask
+
+
+def run_decoder(
+    backbone: PreTrainedModel,
+    input_ids: torch.Tensor,
+    *,
+    mode: str | AttentionMode = AttentionMode.BIDIRECTIONAL,
+    span_mask: torch.Tensor | None = None,
+    key_mask: torch.Tensor | None = None,
+    position_ids: torch.Tensor | None = None,
+    cache: Cache | None = None,
+) -> torch.Tensor:
+    """One pass of the decoder stack (no LM head): (B, T) ids -> (B, T, D) last hidden states.
+
+    Args:
+        backbone: The decoder stack (`MagnetDecoder.backbone`).
+        input_ids: (B, T) the new tokens.
+        mode: Roles of the tokens: all context (bidirectional), all span (causal), or per token (hybrid).
+        span_mask: (B, K) bool, True for span tokens; hybrid mode only. K = cached keys + T.
+        key_mask: (B, K) validity of every key (cached ones first); False keys are never attended to.
+            Default: all valid.
+        position_ids: (B, T) positions of the new tokens (default: right after the cached ones).
+        cache: A `DynamicCache` the pass reads and extends in place.
+    """
+    mode = AttentionMode.parse(mode, "mode")
+    batch, length = input_ids.shape
+    past = cache.get_seq_length() if cache is not None else 0
+    if key_mask is None:
+        key_mask = torch.ones((batch, past + length), dtype=torch.long, device=input_ids.device)  # (B, K)
+    if key_mask.shape != (batch, past + length):
+        raise ValueError(
+            f"`key_mask` must cover the {past} cached and {length} new keys, shape {(batch, past + length)}, "
+            f"got {tuple(key_mask.shape)}."
+        )
+    attention_mask = key_mask.to(input_ids.device)  # 2D: the model builds its own mask from it
+    if mode is AttentionMode.HYBRID:
+        if span_mask is None:
+            raise ValueError("The hybrid mode needs `span_mask` (True for span tokens).")
+        # masking_utils reads batch, length, dtype and device from the embeddings; an empty last dim carries them.
+        dtype = backbone.get_input_embeddings().weight.dtype
+        carrier = torch.empty((batch, length, 0), dtype=dtype, device=input_ids.device)  # (B, T, 0)
+        attention_mask = hybrid_attention_mask(backbone.config, carrier, attention_mask, span_mask, cache=cache)
+    output = backbone(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        position_ids=position_ids,
+        cache=cache,
+        use_cache=cache is not None,
+        is_causal=mode is AttentionMode.CAUSAL,
+    )
+    return output.last_hidden_state
 
 
 @contextmanager

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from magnet_st.evaluation.infilling import evaluate_infilling, rocstories_examples, wikipedia_examples
-from magnet_st.generation.infill import BLANK
-from magnet_st.generation.lengths import split_sentences
 from magnet_st.evaluation.repetition import rep_n, rep_sen
+from magnet_st.generation.layout import BLANK
+from magnet_st.generation.lengths import split_sentences
 from magnet_st.generation.scoring import span_log_likelihoods, span_perplexity
 
 

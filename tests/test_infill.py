@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from magnet_st.generation import infill
-from magnet_st.generation.infill import build_layout
+from magnet_st.generation.layout import build_layout
 from magnet_st.generation.lengths import completion_scores, is_sentence_blank, sentence_blank_length
 
 
@@ -206,6 +206,40 @@ def test_mixed_blanks_choose_each_length_by_its_rule(tiny_model):
     assert inner.length in (1, 2) and sentence.auto_length and inner.auto_length
     given = infill(tiny_model, text, length=[None, 4], phrase_lengths=(1, 2)).fills
     assert given[0].auto_length and not given[1].auto_length and given[1].length == 4
+
+
+def test_layout_against_a_hand_written_reference(tiny_model):
+    """The in-place layout written out by hand from the tokenizer's pieces (SmolLM2: no BOS prefix, BOS 1,
+    EOS 2): positions, gaps, the predictor of each gap and the roles of every position."""
+    decoder = tiny_model.decoder
+    tokenizer = decoder.tokenizer
+    pieces = {"A": [49], " b and": [278, 284], " c d e.": [265, 287, 297, 30], " is red.": [314, 2382, 30]}
+    pieces |= {"Once upon a time": [6403, 1980, 253, 655]}
+    for piece, ids in pieces.items():
+        assert tokenizer(piece, add_special_tokens=False)["input_ids"] == ids
+    assert (tokenizer.bos_token_id, tokenizer.eos_token_id) == (1, 2)
+
+    # "A _ _ b and _ _ _ c d e. EOS": position 0 is A, gap 1-2, "b and" at 3-4, gap 5-7, "c d e." at 8-11.
+    layout = build_layout(decoder, "A [BLANK] b and [BLANK] c d e.", [2, 3])
+    assert layout.context_ids == [49, 278, 284, 265, 287, 297, 30, 2]
+    assert layout.context_positions == [0, 3, 4, 8, 9, 10, 11, 12]
+    assert layout.gap_starts == [1, 5] and layout.lengths == [2, 3]
+    assert layout.predictor_index == [0, 2]  # "A" predicts the first blank, "and" the second
+    assert layout.at_end == [False, False]
+    roles = "CSSCCSSSCCCCC"  # per position 0-12: context or span
+    span_positions = {p for start, n in zip(layout.gap_starts, layout.lengths) for p in range(start, start + n)}
+    assert "".join("S" if p in span_positions else "C" for p in range(13)) == roles
+    assert not span_positions & set(layout.context_positions)
+
+    # A blank at the start gets a start token (BOS) to be predicted from.
+    layout = build_layout(decoder, "[BLANK] is red.", [2])
+    assert layout.context_ids == [1, 314, 2382, 30, 2] and layout.context_positions == [0, 3, 4, 5, 6]
+    assert layout.gap_starts == [1] and layout.predictor_index == [0] and layout.at_end == [False]
+
+    # A blank at the end may end the text: EOS sits after the gap.
+    layout = build_layout(decoder, "Once upon a time [BLANK]", [3])
+    assert layout.context_ids == [6403, 1980, 253, 655, 2] and layout.context_positions == [0, 1, 2, 3, 7]
+    assert layout.gap_starts == [4] and layout.predictor_index == [3] and layout.at_end == [True]
 
 
 def test_custom_blank_marker(tiny_model):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from magnet_st.generation.infill import BLANK, DEFAULT_MAX_AUTO_LENGTH
+from magnet_st.generation.infill import DEFAULT_MAX_AUTO_LENGTH
+from magnet_st.generation.layout import BLANK
 from magnet_st.generation.lengths import DEFAULT_PHRASE_LENGTHS
 
 

@@ -1,6 +1,20 @@
-"""Infilling (MAGNET hybrid attention, cached context) and ordinary left-to-right generation."""
+"""Infilling (MAGNET hybrid attention, cached context), span scoring and ordinary left-to-right generation."""
 
 from magnet_st.generation.generate import generate
-from magnet_st.generation.infill import BLANK, BlankFill, InfillCandidate, InfillResult, infill
+from magnet_st.generation.infill import InfillOptions, infill
+from magnet_st.generation.layout import BLANK, BlankLayout
+from magnet_st.generation.results import BlankFill, InfillCandidate, InfillResult
+from magnet_st.generation.scoring import span_log_likelihoods, span_perplexity
 
-__all__ = ["BLANK", "BlankFill", "InfillCandidate", "InfillResult", "generate", "infill"]
+__all__ = [
+    "BLANK",
+    "BlankFill",
+    "BlankLayout",
+    "InfillCandidate",
+    "InfillOptions",
+    "InfillResult",
+    "generate",
+    "infill",
+    "span_log_likelihoods",
+    "span_perplexity",
+]

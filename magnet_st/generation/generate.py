@@ -14,7 +14,8 @@ from typing import Any
 import torch
 from transformers import TextIteratorStreamer
 
-from magnet_st.validation import check_texts
+from magnet_st.decoding import bos_prefix, eval_mode, pad_sequences
+from magnet_st.validation import check_positive_int, check_texts
 
 
 def _prompt_ids(decoder, prompt: str, chat_template: bool, system_prompt: str | None) -> list[int]:
@@ -28,21 +29,11 @@ def _prompt_ids(decoder, prompt: str, chat_template: bool, system_prompt: str | 
         rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return tokenizer(rendered, add_special_tokens=False)["input_ids"]
     # The tokenizer's post-processor appends EOS for encoding; a prompt to continue must not end with it.
-    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    probe = tokenizer("a")["input_ids"]
-    if tokenizer.bos_token_id is not None and probe and probe[0] == tokenizer.bos_token_id:
-        ids = [tokenizer.bos_token_id] + ids
-    return ids
+    return bos_prefix(tokenizer) + tokenizer(prompt, add_special_tokens=False)["input_ids"]
 
 
 def _left_padded(decoder, prompts_ids: list[list[int]], device) -> dict[str, torch.Tensor]:
-    width = max(len(ids) for ids in prompts_ids)
-    pad = decoder.tokenizer.pad_token_id
-    input_ids = torch.full((len(prompts_ids), width), pad, dtype=torch.long)
-    attention_mask = torch.zeros((len(prompts_ids), width), dtype=torch.long)
-    for row, ids in enumerate(prompts_ids):
-        input_ids[row, width - len(ids) :] = torch.tensor(ids)
-        attention_mask[row, width - len(ids) :] = 1
+    input_ids, attention_mask = pad_sequences(prompts_ids, decoder.tokenizer.pad_token_id, side="left")  # (B, T)
     return {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device)}
 
 
@@ -80,10 +71,8 @@ def generate(
         raise TypeError(f"`model` must be a MAGNET model from `magnet_st.load_model`, got {type(model).__name__}.")
     single = isinstance(prompts, str)
     prompts = check_texts(prompts, "prompts")
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-        raise ValueError(f"`max_new_tokens` must be a positive integer, got {max_new_tokens!r}.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+    check_positive_int(max_new_tokens, "max_new_tokens")
+    check_positive_int(batch_size, "batch_size")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise TypeError(f"`seed` must be an integer or None, got {seed!r}.")
     for reserved in ("input_ids", "attention_mask", "is_causal", "streamer"):
@@ -113,20 +102,13 @@ def generate(
         torch.manual_seed(seed)
     if stream:
         return _stream(causal_lm, tokenizer, _left_padded(decoder, prompt_ids, device), options)
-    was_training = causal_lm.training
-    causal_lm.eval()
     outputs: list[str] = []
-    try:
-        with torch.no_grad():
-            for start in range(0, len(prompt_ids), batch_size):
-                chunk = prompt_ids[start : start + batch_size]
-                inputs = _left_padded(decoder, chunk, device)
-                generated = causal_lm.generate(**inputs, **options)
-                new_tokens = generated[:, inputs["input_ids"].shape[1] :]
-                for row in range(generated.shape[0]):
-                    outputs.append(tokenizer.decode(new_tokens[row], skip_special_tokens=True))
-    finally:
-        causal_lm.train(was_training)
+    with eval_mode(causal_lm):
+        for start in range(0, len(prompt_ids), batch_size):
+            inputs = _left_padded(decoder, prompt_ids[start : start + batch_size], device)
+            generated = causal_lm.generate(**inputs, **options)
+            new_tokens = generated[:, inputs["input_ids"].shape[1] :]  # (B, new)
+            outputs.extend(tokenizer.decode(row, skip_special_tokens=True) for row in new_tokens)
     return outputs[0] if single and len(outputs) == 1 else outputs
 
 

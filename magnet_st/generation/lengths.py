@@ -27,7 +27,10 @@ from collections.abc import Sequence
 import torch
 from transformers import DynamicCache
 
-from magnet_st.attention import attention_bias
+from magnet_st.attention import AttentionMode
+from magnet_st.decoding import run_decoder
+from magnet_st.generation.decode import decode_blanks, make_sampler
+from magnet_st.generation.layout import BlankText, start_token
 
 DEFAULT_PHRASE_LENGTHS = (1, 2, 3, 4, 5, 6, 8)
 LENGTH_WINDOW = 32  # context tokens on each side that the choice for a blank inside a sentence looks at
@@ -74,15 +77,6 @@ def sentence_blank_length(tokenizer, pieces: Sequence[str], sentence_blanks: Seq
     return max(1, round(sum(counts) / len(counts)))
 
 
-def check_phrase_lengths(phrase_lengths: Sequence[int]) -> tuple[int, ...]:
-    if isinstance(phrase_lengths, (str, bytes)) or not isinstance(phrase_lengths, Sequence) or not phrase_lengths:
-        raise ValueError(f"`phrase_lengths` must be a non-empty list of positive integers, got {phrase_lengths!r}.")
-    for value in phrase_lengths:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"`phrase_lengths` must hold positive integers, got {value!r} in {phrase_lengths!r}.")
-    return tuple(sorted(set(phrase_lengths)))
-
-
 @torch.no_grad()
 def completion_scores(
     decoder, before: Sequence[int], fill: Sequence[int], after: Sequence[int], lengths: Sequence[int]
@@ -93,21 +87,18 @@ def completion_scores(
     pass, a row per length over the shared cache, scores the rest of `after` after each prefix.
     """
     device = next(decoder.parameters()).device
-    dtype = decoder.backbone.get_input_embeddings().weight.dtype
-    config = decoder.config
     ids = [*before, *fill]
     size = len(ids)
-    cache = DynamicCache(config=config)
-    causal = torch.ones(size, size, dtype=torch.bool, device=device).tril()
-    output = decoder.backbone(
-        input_ids=torch.tensor([ids], device=device),
+    cache = DynamicCache(config=decoder.config)
+    hidden = run_decoder(
+        decoder.backbone,
+        torch.tensor([ids], device=device),
+        mode=AttentionMode.CAUSAL,
         position_ids=torch.arange(size, device=device)[None],
-        attention_mask=attention_bias(causal[None, None], config, dtype),
         cache=cache,
-        use_cache=True,
-    )
+    )  # (1, size, D)
     # The state at p-1 predicts the token at p.
-    logp = torch.log_softmax(decoder.lm_logits(output.last_hidden_state[0]).float(), dim=-1)
+    logp = torch.log_softmax(decoder.lm_logits(hidden[0]).float(), dim=-1)  # (size, V)
     start = len(before)
     fill_logps = logp[torch.arange(start - 1, size - 1, device=device), torch.tensor(fill, device=device)]
     fill_sums = torch.cumsum(fill_logps, 0).tolist()
@@ -117,22 +108,75 @@ def completion_scores(
     if len(after) > 1:
         rows, queries = len(lengths), len(after) - 1
         cache.batch_repeat_interleave(rows)
-        visible = torch.tensor([start + length for length in lengths], device=device)
-        keys = torch.arange(size + queries, device=device)
-        steps = torch.arange(queries, device=device)
+        visible = torch.tensor([start + length for length in lengths], device=device)  # (rows,)
+        steps = torch.arange(queries, device=device)  # (queries,)
         # Row L sees before + fill[:L] in the cache, and its own `after` tokens causally.
-        allowed = (keys[None, None, :] < visible[:, None, None]) | (
-            (keys[None, None, :] >= size) & (keys[None, None, :] - size <= steps[None, :, None])
-        )
-        output = decoder.backbone(
-            input_ids=torch.tensor([list(after[:-1])] * rows, device=device),
+        cached_keys = torch.arange(size, device=device)[None, :] < visible[:, None]  # (rows, size)
+        key_mask = torch.cat([cached_keys, torch.ones((rows, queries), dtype=torch.bool, device=device)], dim=1)
+        hidden = run_decoder(
+            decoder.backbone,
+            torch.tensor([list(after[:-1])] * rows, device=device),
+            mode=AttentionMode.CAUSAL,
+            key_mask=key_mask,
             position_ids=visible[:, None] + steps[None, :],
-            attention_mask=attention_bias(allowed[:, None], config, dtype),
             cache=cache,
-            use_cache=True,
-        )
-        row_logp = torch.log_softmax(decoder.lm_logits(output.last_hidden_state).float(), dim=-1)
+        )  # (rows, queries, D)
+        row_logp = torch.log_softmax(decoder.lm_logits(hidden).float(), dim=-1)  # (rows, queries, V)
         targets = torch.tensor(list(after[1:]), device=device)
         rest = row_logp.gather(2, targets[None, :, None].expand(rows, -1, 1)).sum(dim=(1, 2)).tolist()
         scores = [score + extra for score, extra in zip(scores, rest)]
     return scores
+
+
+def choose_lengths(
+    decoder,
+    texts: Sequence[BlankText],
+    lengths: Sequence[Sequence[int | None]],
+    *,
+    max_auto_length: int,
+    phrase_lengths: Sequence[int],
+    batch_size: int,
+    device: torch.device,
+) -> list[list[int]]:
+    """Replace every automatic (None) length by a chosen one (the module docstring explains how)."""
+    chosen = [list(per_text) for per_text in lengths]
+    windows = []  # (text index, blank index, window layout) of each blank inside a sentence
+    candidates = [length for length in phrase_lengths if length <= max_auto_length] or [max_auto_length]
+    for text_index, blank_text in enumerate(texts):
+        if None not in chosen[text_index]:
+            continue
+        pieces, segments = blank_text.pieces, blank_text.segments
+        sentence_blanks = [is_sentence_blank(pieces[i], pieces[i + 1]) for i in range(len(pieces) - 1)]
+        sentence_length = sentence_blank_length(decoder.tokenizer, pieces, sentence_blanks)
+        for index, value in enumerate(chosen[text_index]):
+            if value is not None:
+                continue
+            if sentence_blanks[index] and sentence_length is not None:
+                chosen[text_index][index] = min(sentence_length, max_auto_length)
+                continue
+            # The text between this blank and its neighbours, cut to LENGTH_WINDOW tokens on each side.
+            left = segments[index][-LENGTH_WINDOW:]
+            right = segments[index + 1][:LENGTH_WINDOW]
+            ends = index + 1 == len(segments) - 1 and len(segments[index + 1]) <= LENGTH_WINDOW
+            head = blank_text.start if len(left) == len(segments[index]) and index == 0 else []
+            if not head and not left:  # a blank right after the window's cut
+                head = [start_token(decoder.tokenizer)]
+            window = BlankText(["", ""], head, [left, right]).layout(decoder, [max(candidates)], ends=ends)
+            windows.append((text_index, index, window))
+    greedy = make_sampler(device=device)
+    for begin in range(0, len(windows), batch_size):
+        chunk = windows[begin : begin + batch_size]
+        states = decode_blanks(
+            decoder,
+            [window for *_, window in chunk],
+            num_candidates=1,
+            choose=greedy,
+            output_logits=False,
+            device=device,
+        )
+        for (text_index, index, window), state in zip(chunk, states):
+            before = window.context_ids[: window.predictor_index[0] + 1]
+            after = window.context_ids[len(before) :]
+            scores = completion_scores(decoder, before, state.fills[0][0], after, candidates)
+            chosen[text_index][index] = candidates[max(range(len(scores)), key=scores.__getitem__)]  # ties: shorter
+    return chosen

@@ -2,7 +2,8 @@
 
 Data flow: text -> preprocess (tokenize, right padding, EOS appended) -> decoder under an
 attention mode -> `token_embeddings` for pooling or a head. Bidirectional and causal passes use
-the model's own `is_causal` switch; the hybrid mode passes the 4D MAGNET mask.
+the model's own `is_causal` switch; the hybrid mode passes the 4D MAGNET mask (all through
+`magnet_st.decoding.run_decoder`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from transformers.models.auto.modeling_auto import (
     MODEL_FOR_MASKED_LM_MAPPING_NAMES,
 )
 
-from magnet_st.attention import AttentionMode, hybrid_attention_mask
+from magnet_st.attention import AttentionMode
+from magnet_st.decoding import run_decoder
 from magnet_st.validation import check_positive_int, check_texts
 
 # What plain sentence-transformers needs to rebuild this module as its own `Transformer`:
@@ -217,32 +219,20 @@ class MagnetDecoder(InputModule):
 
     def forward(self, features: dict[str, Any], attention_mode: str | None = None, **kwargs: Any) -> dict[str, Any]:
         mode = AttentionMode.parse(self.attention_mode if attention_mode is None else attention_mode)
-        input_ids, attention_mask = features["input_ids"], features["attention_mask"]
-        backbone = self.backbone
-        if mode is AttentionMode.HYBRID:
-            span_mask = features.get("span_mask")
-            if span_mask is None:
-                raise ValueError(
-                    "attention_mode='hybrid' needs a `span_mask` feature (True for span tokens); "
-                    "use 'bidirectional' or 'causal' for plain encoding."
-                )
-            inputs_embeds = backbone.get_input_embeddings()(input_ids)
-            mask = hybrid_attention_mask(self.config, inputs_embeds, attention_mask, span_mask)
-            output = backbone(
-                inputs_embeds=inputs_embeds,
-                attention_mask=mask,
-                position_ids=features.get("position_ids"),
-                use_cache=False,
+        span_mask = features.get("span_mask")
+        if mode is AttentionMode.HYBRID and span_mask is None:
+            raise ValueError(
+                "attention_mode='hybrid' needs a `span_mask` feature (True for span tokens); "
+                "use 'bidirectional' or 'causal' for plain encoding."
             )
-        else:
-            output = backbone(
-                input_ids=input_ids,
-                attention_mask=attention_mask,
-                position_ids=features.get("position_ids"),
-                is_causal=mode is AttentionMode.CAUSAL,
-                use_cache=False,
-            )
-        features["token_embeddings"] = output.last_hidden_state
+        features["token_embeddings"] = run_decoder(
+            self.backbone,
+            features["input_ids"],
+            mode=mode,
+            span_mask=span_mask if mode is AttentionMode.HYBRID else None,
+            key_mask=features["attention_mask"],
+            position_ids=features.get("position_ids"),
+        )
         return features
 
     # -- persistence -------------------------------------------------------------------------------
