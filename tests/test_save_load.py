@@ -10,6 +10,7 @@ import torch
 
 import magnet_st
 from magnet_st.lora import add_lora, has_lora, load_adapter, merge_lora, save_adapter
+from magnet_st.model import SENTENCE_PROMPT
 
 TEXTS = ["The cat sat on the mat.", "A man plays the guitar for a small crowd.", "Rain."]
 
@@ -69,7 +70,7 @@ def test_model_card_names_magnet_base_pooling_and_prompt(saved):
     assert "MAGNET" in card and "2501.08648" in card
     assert "Base model: `tiny-llama" in card
     assert "Pooling: lasttoken" in card
-    assert magnet_st.SENTENCE_PROMPT.strip() in card
+    assert SENTENCE_PROMPT.strip() in card
 
 
 def test_saving_over_an_existing_model_replaces_it_whole(tiny_decoder_dir, saved, tmp_path):
