@@ -14,7 +14,7 @@ from sentence_transformers import SentenceTransformer, SentenceTransformerModelC
 from sentence_transformers.sentence_transformer.modules import Pooling
 
 from magnet_st.attention import AttentionMode
-from magnet_st.base_models import EMBEDDED_MODELS, check_name_or_path, resolve_base_model
+from magnet_st.base_models import DEFAULT_BASE_MODEL, EMBEDDED_MODELS, check_name_or_path, resolve_base_model
 from magnet_st.modules.decoder import MagnetDecoder
 from magnet_st.persistence import (
     append_magnet_card,
@@ -99,7 +99,7 @@ def sentence_pooling(decoder: MagnetDecoder, pooling: str) -> Pooling:
 
 
 def load_model(
-    name_or_path: str | os.PathLike = "smollm2-135m",
+    name_or_path: str | os.PathLike = DEFAULT_BASE_MODEL,
     *,
     pooling: Literal["lasttoken", "mean"] | None = None,
     prompt: str | None = SENTENCE_PROMPT,
