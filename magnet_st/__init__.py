@@ -15,9 +15,7 @@ Losses live in `magnet_st.losses`, token tagging in `magnet_st.tagging`.
 from magnet_st.attention import AttentionMode
 from magnet_st.generation import generate, infill
 from magnet_st.model import MagnetSentenceTransformer, load_model
-
-# sentence-transformers module classes
-from magnet_st.modules import MagnetDecoder
+from magnet_st.modules import MagnetDecoder  # the sentence-transformers module classes (tagging's join here)
 from magnet_st.training import TrainConfig, train
 
 __version__ = "0.1.0"
