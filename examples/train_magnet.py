@@ -8,11 +8,12 @@ import argparse
 from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
 
-from magnet_st import MagnetLoss, load_model
+from magnet_st import load_model
 from magnet_st.data.paths import dataset_file
 from magnet_st.data.sts import read_stsb
 from magnet_st.data.texts import load_texts
 from magnet_st.lora import add_lora, merge_lora
+from magnet_st.losses import MagnetLoss
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--base", default="smollm2-135m")

@@ -6,10 +6,16 @@ import importlib.util
 import json
 import logging
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from transformers import AutoConfig
+from transformers.models.auto.modeling_auto import (
+    MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+    MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+)
+
+from magnet_st.persistence import atomic_folder
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +68,7 @@ def _gguf_path(spec: EmbeddedModel) -> Path:
 
 def convert_gguf(gguf_path: Path, output_dir: Path) -> None:
     """Dequantize a GGUF decoder into a plain float32 Hugging Face folder (model + tokenizer)."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder, name = str(gguf_path.parent), gguf_path.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
@@ -79,13 +85,18 @@ def convert_gguf(gguf_path: Path, output_dir: Path) -> None:
     tokenizer.save_pretrained(output_dir)
 
 
-def resolve_base_model(name_or_path: str | os.PathLike) -> str:
-    """Return a local Hugging Face folder for an embedded model name or a folder path."""
+def check_name_or_path(name_or_path: object) -> None:
+    """Raise a TypeError naming `name_or_path` unless it is a string or a path."""
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise TypeError(
             f"`name_or_path` must be an embedded model name ({', '.join(EMBEDDED_MODELS)}) or a folder path, "
             f"got {type(name_or_path).__name__}."
         )
+
+
+def resolve_base_model(name_or_path: str | os.PathLike) -> str:
+    """Return a local Hugging Face folder for an embedded model name or a folder path."""
+    check_name_or_path(name_or_path)
     key = str(name_or_path)
     if key in EMBEDDED_MODELS:
         return str(embedded_model_folder(key))
@@ -110,16 +121,26 @@ def embedded_model_folder(name: str) -> Path:
     if stamp.is_file() and json.loads(stamp.read_text()) == source:
         return target
     logger.info("Converting %s from %s into %s (once)", name, gguf_path, target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Convert into a temporary sibling and rename, so an interrupted conversion never leaves a half folder.
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
-    try:
+    # Converted into a staging sibling and renamed, so an interrupted conversion never leaves a half folder.
+    with atomic_folder(target) as staging:
         convert_gguf(gguf_path, staging)
         (staging / "magnet_st_source.json").write_text(json.dumps(source))
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def check_decoder_folder(path: str) -> None:
+    """Raise a clear error when `path` does not hold a decoder-only language model."""
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path!r} is not a Hugging Face model folder: {error}") from error
+    model_type = getattr(config, "model_type", None)
+    if (
+        getattr(config, "is_encoder_decoder", False)
+        or model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+        or model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES  # BERT-likes carry a causal head too
+    ):
+        raise ValueError(
+            f"{path!r} holds a {model_type!r} model, which is not a decoder-only language model; "
+            "MAGNET adapts decoders such as Llama, Mistral, Qwen2 or Gemma-3."
+        )

@@ -6,7 +6,7 @@ import os
 
 from peft import LoraConfig, PeftModel, get_peft_model
 
-from magnet_st.modules.decoder import MagnetDecoder, _is_peft_model
+from magnet_st.modules.decoder import MagnetDecoder
 
 # MAGNET.md default: r=16 on every attention and MLP projection.
 DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -25,7 +25,8 @@ def _decoder(model) -> MagnetDecoder:
 
 
 def has_lora(model) -> bool:
-    return _is_peft_model(_decoder(model).model)
+    """Whether the decoder carries a LoRA adapter."""
+    return isinstance(_decoder(model).model, PeftModel)
 
 
 def add_lora(model, config: LoraConfig | None = None):

@@ -1,37 +1,65 @@
-"""`load_model`: one entry point for the embedded default, a local decoder folder or a saved MAGNET model."""
+"""`load_model` and `MagnetSentenceTransformer`: the model layer over a MAGNET decoder.
+
+How a saved folder serves both plain sentence-transformers and magnet_st is explained once, in
+`magnet_st.persistence`.
+"""
 
 from __future__ import annotations
 
-import importlib
-import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
 from sentence_transformers import SentenceTransformer, SentenceTransformerModelCardData
-from sentence_transformers.base.modules import Transformer
 from sentence_transformers.sentence_transformer.modules import Pooling
 
 from magnet_st.attention import AttentionMode
-from magnet_st.base_models import EMBEDDED_MODELS, resolve_base_model
-from magnet_st.modules.decoder import LORA_ADAPTER_FOLDER, MagnetDecoder
+from magnet_st.base_models import DEFAULT_BASE_MODEL, EMBEDDED_MODELS, check_name_or_path, resolve_base_model
+from magnet_st.modules.decoder import MagnetDecoder
+from magnet_st.persistence import (
+    append_magnet_card,
+    atomic_folder,
+    has_adapter,
+    is_saved_magnet_model,
+    load_modules,
+    restore_adapter,
+    saved_settings,
+    write_plain_module_types,
+)
 from magnet_st.validation import check_texts
 
 SENTENCE_PROMPT = "Given the sentence, find its representation: "
 PROMPT_NAME = "sentence"
 POOLING_MODES = {"lasttoken": "lasttoken", "last": "lasttoken", "mean": "mean"}
-PLAIN_TRANSFORMER_TYPE = f"{Transformer.__module__}.{Transformer.__name__}"
 
 
 class MagnetSentenceTransformer(SentenceTransformer):
-    """A SentenceTransformer over a MAGNET decoder.
+    """A SentenceTransformer over a MAGNET decoder (its first module).
 
-    It saves as plain sentence-transformers modules (the decoder as the built-in `Transformer` over a
-    bidirectional checkpoint), so `SentenceTransformer(path)` reloads it without this package, while
-    `magnet_st.load_model(path)` restores every capability, LM head included.
+    It saves as plain sentence-transformers modules, so `SentenceTransformer(path)` reloads it without
+    this package, while `magnet_st.load_model(path)` restores every capability, LM head included.
+    `MagnetSentenceTransformer(path)` restores a saved folder as training left it: a LoRA adapter saved
+    with the model comes back attached, trainable, to its base weights (how the trainer resumes).
     """
+
+    def __init__(
+        self,
+        model_name_or_path: str | None = None,
+        *,
+        modules: list | None = None,
+        model_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if modules is None and model_name_or_path is not None and is_saved_magnet_model(Path(model_name_or_path)):
+            path = Path(model_name_or_path)
+            modules = load_modules(path, MagnetDecoder, model_kwargs)
+            if has_adapter(path):  # the decoder is saved in the root folder
+                restore_adapter(modules[0], path)
+            kwargs = {**saved_settings(path), **kwargs}
+            model_name_or_path = model_kwargs = None
+        if model_kwargs is not None:
+            kwargs["model_kwargs"] = model_kwargs
+        super().__init__(model_name_or_path, modules=modules, **kwargs)
 
     @property
     def decoder(self) -> MagnetDecoder:
@@ -39,13 +67,7 @@ class MagnetSentenceTransformer(SentenceTransformer):
 
     def encode(self, inputs: Any = None, *args: Any, **kwargs: Any):  # noqa: D102 - as SentenceTransformer.encode
         if "attention_mode" in kwargs:
-            mode = AttentionMode.parse(kwargs["attention_mode"])
-            if mode is AttentionMode.HYBRID:
-                raise ValueError(
-                    "`attention_mode='hybrid'` needs span positions and is for training and infilling; "
-                    "encode with 'bidirectional' (default) or 'causal'."
-                )
-            kwargs["attention_mode"] = mode.value
+            kwargs["attention_mode"] = AttentionMode.parse_reading(kwargs["attention_mode"]).value
         check_texts(inputs, "inputs")
         return super().encode(inputs, *args, **kwargs)
 
@@ -53,130 +75,31 @@ class MagnetSentenceTransformer(SentenceTransformer):
         """Save atomically: a crash mid-way leaves any earlier save at `path` intact."""
         if path is None:
             return
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent))
-        try:
+        with atomic_folder(path) as staging:
             super().save(str(staging), *args, **kwargs)
-            self._write_plain_module_types(staging)
-            self._append_magnet_card(staging)
-            if target.exists():
-                backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-                backup.rmdir()
-                target.rename(backup)
-                staging.rename(target)
-                shutil.rmtree(backup, ignore_errors=True)
-            else:
-                staging.rename(target)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
+            write_plain_module_types(staging)
+            append_magnet_card(self, staging)
 
     save_pretrained = save
 
-    @classmethod
-    def _load_with_module_classes(cls, model_name_or_path: str, module_classes: Any, **kwargs: Any):
-        """Reload a checkpoint in the layout training left it in (the trainer's resume calls this).
 
-        A LoRA checkpoint holds merged weights for export plus the adapter; resuming needs the
-        unmerged base with the adapter attached, so the state dict matches the live model's.
-        """
-        from transformers import AutoModelForCausalLM
-
-        from magnet_st.lora import load_adapter
-
-        path = Path(model_name_or_path)
-        model = _load_saved(path, device=None, model_kwargs=None)
-        adapter = path / LORA_ADAPTER_FOLDER
-        if adapter.is_dir():
-            base_path = Path(model.decoder.base_model_path)
-            if not (base_path / "config.json").is_file():
-                raise FileNotFoundError(
-                    f"Resuming LoRA training from {str(path)!r} needs its base weights at {str(base_path)!r}, "
-                    "which are gone."
-                )
-            model.decoder.model = AutoModelForCausalLM.from_pretrained(
-                base_path, attn_implementation=model.decoder.config._attn_implementation
-            )
-            load_adapter(model, adapter, is_trainable=True)
-        return model
-
-    def _write_plain_module_types(self, path: Path) -> None:
-        # The decoder reloads in plain sentence-transformers as its built-in Transformer.
-        modules_file = path / "modules.json"
-        modules = json.loads(modules_file.read_text())
-        for entry in modules:
-            if entry["type"] == f"{MagnetDecoder.__module__}.{MagnetDecoder.__name__}":
-                entry["type"] = PLAIN_TRANSFORMER_TYPE
-        modules_file.write_text(json.dumps(modules, indent=2))
-
-    def _append_magnet_card(self, path: Path) -> None:
-        card = path / "README.md"
-        if not card.exists():
-            return
-        pooling = next((module for module in self if isinstance(module, Pooling)), None)
-        prompt = self.prompts.get(self.default_prompt_name or "", "")
-        lines = [
-            "",
-            "## MAGNET",
-            "",
-            "This model was built with [magnet-st](https://github.com/magnet-st/magnet-st), an implementation of "
-            "MAGNET (Khosla et al., *MAGNET: Augmenting Generative Decoders with Representation Learning and "
-            "Infilling Capabilities*, ACL 2025, arXiv 2501.08648).",
-            "",
-            f"- Base model: `{self.decoder.base_model}` ({type(self.decoder.causal_lm).__name__})",
-            f"- Attention when encoding: {self.decoder.attention_mode}",
-            f"- Pooling: {pooling.pooling_mode if pooling else 'none'}"
-            + (f" (include_prompt={pooling.include_prompt})" if pooling else ""),
-            f"- Prompt (`{self.default_prompt_name}`): `{prompt}`" if prompt else "- Prompt: none",
-            f"- EOS appended by the tokenizer: {self.decoder.append_eos}",
-            f"- Max sequence length: {self.decoder.max_seq_length}",
-            "",
-            "It loads in plain sentence-transformers (`SentenceTransformer(path)`); `magnet_st.load_model(path)` "
-            "also restores the LM head for `magnet_st.generate` and `magnet_st.infill`.",
-            "",
-        ]
-        card.write_text(card.read_text(encoding="utf-8") + "\n".join(lines), encoding="utf-8")
+def _pooling_mode(pooling: str) -> str:
+    pooling_mode = POOLING_MODES.get(pooling)
+    if pooling_mode is None:
+        raise ValueError(f"`pooling` must be 'lasttoken' or 'mean', got {pooling!r}.")
+    return pooling_mode
 
 
 def sentence_pooling(decoder: MagnetDecoder, pooling: str) -> Pooling:
     """The Pooling module for "lasttoken" or "mean"; mean pooling leaves the instruction out, as LLM2Vec does."""
-    pooling_mode = POOLING_MODES.get(pooling)
-    if pooling_mode is None:
-        raise ValueError(f"`pooling` must be 'lasttoken' or 'mean', got {pooling!r}.")
+    pooling_mode = _pooling_mode(pooling)
     return Pooling(
         decoder.get_embedding_dimension(), pooling_mode=pooling_mode, include_prompt=pooling_mode == "lasttoken"
     )
 
 
-def _is_saved_magnet_model(path: Path) -> bool:
-    return (path / "modules.json").is_file() and (path / MagnetDecoder.config_file_name).is_file()
-
-
-def _load_saved(path: Path, device: str | None, model_kwargs: dict[str, Any] | None) -> MagnetSentenceTransformer:
-    modules = []
-    for entry in json.loads((path / "modules.json").read_text()):
-        subfolder = entry["path"]
-        if (path / subfolder / MagnetDecoder.config_file_name).is_file():
-            module = MagnetDecoder.load(str(path), subfolder=subfolder, model_kwargs=model_kwargs)
-        else:
-            module_name, _, class_name = entry["type"].rpartition(".")
-            module_class = getattr(importlib.import_module(module_name), class_name)
-            module = module_class.load(str(path), subfolder=subfolder)
-        modules.append(module)
-    settings = json.loads((path / "config_sentence_transformers.json").read_text())
-    return MagnetSentenceTransformer(
-        modules=modules,
-        device=device,
-        prompts=settings.get("prompts") or {},
-        default_prompt_name=settings.get("default_prompt_name"),
-        similarity_fn_name=settings.get("similarity_fn_name"),
-        model_card_data=SentenceTransformerModelCardData(model_name=f"MAGNET {path.name}"),
-    )
-
-
 def load_model(
-    name_or_path: str | os.PathLike = "smollm2-135m",
+    name_or_path: str | os.PathLike = DEFAULT_BASE_MODEL,
     *,
     pooling: Literal["lasttoken", "mean"] | None = None,
     prompt: str | None = SENTENCE_PROMPT,
@@ -200,33 +123,27 @@ def load_model(
         device: Torch device; sentence-transformers picks one when None.
         model_kwargs: Passed to `from_pretrained` of the causal LM (e.g. {"attn_implementation": "eager"}).
     """
-    if not isinstance(name_or_path, (str, os.PathLike)):
-        raise TypeError(
-            f"`name_or_path` must be an embedded model name ({', '.join(EMBEDDED_MODELS)}) or a folder path, "
-            f"got {type(name_or_path).__name__}."
-        )
-    if attention_mode is not None and AttentionMode.parse(attention_mode) is AttentionMode.HYBRID:
-        raise ValueError("`attention_mode` for encoding must be 'bidirectional' or 'causal', got 'hybrid'.")
+    check_name_or_path(name_or_path)
+    mode = None if attention_mode is None else AttentionMode.parse_reading(attention_mode)
     path = Path(name_or_path).expanduser()
-    if str(name_or_path) not in EMBEDDED_MODELS and _is_saved_magnet_model(path):
+    if str(name_or_path) not in EMBEDDED_MODELS and is_saved_magnet_model(path):
         for option, value in (("pooling", pooling), ("append_eos", None if append_eos else False)):
             if value is not None:
                 raise ValueError(f"`{option}` is fixed when a MAGNET model is saved; it cannot change on load.")
-        model = _load_saved(path, device, model_kwargs)
-        if attention_mode is not None:
-            model.decoder.attention_mode = AttentionMode.parse(attention_mode).value
+        modules = load_modules(path, MagnetDecoder, model_kwargs)
+        model = MagnetSentenceTransformer(modules=modules, device=device, **saved_settings(path))
+        if mode is not None:
+            model.decoder.attention_mode = mode.value
         if max_seq_length is not None:
             model.decoder.max_seq_length = max_seq_length
         return model
 
-    pooling_mode = POOLING_MODES.get(pooling or "lasttoken")
-    if pooling_mode is None:
-        raise ValueError(f"`pooling` must be 'lasttoken' or 'mean', got {pooling!r}.")  # before the slow load
+    pooling_mode = _pooling_mode(pooling or "lasttoken")  # before the slow load
     folder = resolve_base_model(name_or_path)
     base_name = str(name_or_path) if str(name_or_path) in EMBEDDED_MODELS else path.name
     decoder = MagnetDecoder(
         folder,
-        attention_mode=attention_mode or "bidirectional",
+        attention_mode=(mode or AttentionMode.BIDIRECTIONAL).value,
         max_seq_length=max_seq_length,
         append_eos=append_eos,
         base_model=base_name,

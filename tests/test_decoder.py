@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import magnet_st
+from magnet_st.model import SENTENCE_PROMPT
 from magnet_st.testing import TINY_ARCHITECTURES, make_tiny_decoder
 
 TEXTS = [
@@ -138,7 +139,7 @@ def test_every_architecture_gets_all_three_modes(tmp_path, architecture):
 
 def test_prompt_is_applied_through_sentence_transformers(tiny_model):
     default = tiny_model.encode(TEXTS[:1])
-    explicit = tiny_model.encode(TEXTS[:1], prompt=magnet_st.SENTENCE_PROMPT)
+    explicit = tiny_model.encode(TEXTS[:1], prompt=SENTENCE_PROMPT)
     without = tiny_model.encode(TEXTS[:1], prompt="")
     np.testing.assert_allclose(default, explicit, atol=1e-6, rtol=0)
     assert np.abs(default - without).max() > 1e-4

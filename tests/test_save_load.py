@@ -10,6 +10,7 @@ import torch
 
 import magnet_st
 from magnet_st.lora import add_lora, has_lora, load_adapter, merge_lora, save_adapter
+from magnet_st.model import SENTENCE_PROMPT
 
 TEXTS = ["The cat sat on the mat.", "A man plays the guitar for a small crowd.", "Rain."]
 
@@ -69,7 +70,7 @@ def test_model_card_names_magnet_base_pooling_and_prompt(saved):
     assert "MAGNET" in card and "2501.08648" in card
     assert "Base model: `tiny-llama" in card
     assert "Pooling: lasttoken" in card
-    assert magnet_st.SENTENCE_PROMPT.strip() in card
+    assert SENTENCE_PROMPT.strip() in card
 
 
 def test_saving_over_an_existing_model_replaces_it_whole(tiny_decoder_dir, saved, tmp_path):
@@ -133,3 +134,64 @@ def test_lora_misuse_is_named(tiny_decoder_dir, tmp_path):
     add_lora(model)
     with pytest.raises(ValueError, match="already has a LoRA adapter"):
         add_lora(model)
+
+
+def test_constructor_restores_a_lora_save_as_training_left_it(tiny_decoder_dir, tmp_path):
+    from magnet_st.model import MagnetSentenceTransformer
+
+    model = magnet_st.load_model(tiny_decoder_dir)
+    add_lora(model)
+    torch.manual_seed(1)
+    for name, parameter in model.decoder.model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(parameter, std=0.05)
+    model.save(str(tmp_path / "checkpoint"))
+    restored = MagnetSentenceTransformer(str(tmp_path / "checkpoint"))
+    assert isinstance(restored.decoder, magnet_st.MagnetDecoder) and has_lora(restored)
+    live, again = model.state_dict(), restored.state_dict()
+    assert again.keys() == live.keys()  # what the trainer's resume loads into the live model
+    for key, value in live.items():
+        torch.testing.assert_close(again[key], value, atol=0, rtol=0)
+    assert any(p.requires_grad for n, p in restored.named_parameters() if "lora_" in n)
+    assert restored.default_prompt_name == "sentence"
+
+
+def test_constructor_reloads_a_plain_save_with_the_lm_head(saved, tiny_model):
+    from magnet_st.model import MagnetSentenceTransformer
+
+    assert "_load_with_module_classes" not in vars(MagnetSentenceTransformer)  # no private override
+    reloaded = MagnetSentenceTransformer(str(saved), device="cpu")
+    assert isinstance(reloaded.decoder, magnet_st.MagnetDecoder) and not has_lora(reloaded)
+    np.testing.assert_allclose(reloaded.encode(TEXTS), tiny_model.encode(TEXTS), atol=1e-5, rtol=0)
+
+
+def test_lora_resume_without_base_weights_is_named(tiny_decoder_dir, tmp_path):
+    import shutil
+
+    from magnet_st.model import MagnetSentenceTransformer
+
+    base = tmp_path / "base"
+    shutil.copytree(tiny_decoder_dir, base)
+    model = add_lora(magnet_st.load_model(str(base)))
+    model.save(str(tmp_path / "checkpoint"))
+    shutil.rmtree(base)
+    with pytest.raises(FileNotFoundError, match="needs its base weights"):
+        MagnetSentenceTransformer(str(tmp_path / "checkpoint"))
+    assert not has_lora(magnet_st.load_model(str(tmp_path / "checkpoint")))  # the merged export still loads
+
+
+def test_interrupted_staging_leaves_the_target_untouched(tmp_path):
+    from magnet_st.persistence import atomic_folder
+
+    target = tmp_path / "folder"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError, match="interrupted"), atomic_folder(target) as staging:
+        (staging / "new.txt").write_text("new")
+        raise RuntimeError("interrupted")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]
+    assert [p.name for p in target.iterdir()] == ["old.txt"]
+    with atomic_folder(target) as staging:
+        (staging / "new.txt").write_text("new")
+    assert [p.name for p in target.iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]

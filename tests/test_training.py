@@ -195,3 +195,33 @@ def test_quickstart_runs_end_to_end(tiny_decoder_dir, tmp_path, capsys):
     from sentence_transformers import SentenceTransformer
 
     assert SentenceTransformer(str(output)).encode(["works in plain sentence-transformers"]).shape == (1, 64)
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("save_steps", 0, r"`save_steps` must be a positive integer, got 0"),
+        ("batch_size", 2.5, r"`batch_size` must be a positive integer, got 2.5"),
+        ("max_texts", -1, r"`max_texts` must be a positive integer, got -1"),
+        ("learning_rate", 0.0, r"`learning_rate` must be > 0, got 0.0"),
+    ],
+)
+def test_train_config_checks_its_values_when_built(option, value, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(data="texts.txt", output_dir="out", **{option: value})
+
+
+def test_trainer_keeps_recipe_and_export_length_as_its_own_state(tiny_decoder_dir, data_file, tmp_path):
+    from sentence_transformers import SentenceTransformerTrainer
+
+    from magnet_st.training.callbacks import RecipeScheduleCallback
+    from magnet_st.training.trainer import MagnetTrainer
+
+    trainer = build_trainer(config(tiny_decoder_dir, data_file, tmp_path / "out", recipe="llm2vec"))
+    assert isinstance(trainer, MagnetTrainer) and isinstance(trainer, SentenceTransformerTrainer)
+    assert trainer.recipe is get_recipe("llm2vec")
+    assert trainer.export_max_seq_length == magnet_st.load_model(tiny_decoder_dir).decoder.max_seq_length > 32
+    assert trainer.model.decoder.max_seq_length == 32  # the training length
+    schedules = [c for c in trainer.callback_handler.callbacks if isinstance(c, RecipeScheduleCallback)]
+    assert len(schedules) == 1 and schedules[0].loss is trainer.loss and schedules[0].recipe is trainer.recipe
+    assert not [name for name in vars(trainer) if name.startswith("magnet")]

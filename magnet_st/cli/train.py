@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from magnet_st.training.recipes import RECIPES
-from magnet_st.training.train import TrainConfig
+from magnet_st.training.train import TrainConfig, train
 
 
 def add_training_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig | None = None) -> None:
@@ -81,8 +81,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from magnet_st.training.train import train
-
     config = config_from_args(
         args, args.data, args.output, text_column=args.text_column, positive_column=args.positive_column
     )

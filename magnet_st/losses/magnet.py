@@ -35,6 +35,15 @@ def next_token_loss(decoder: MagnetDecoder, hidden: torch.Tensor, labels: torch.
     return F.cross_entropy(logits.float(), targets[selected])
 
 
+def objective_weights(objectives: Iterable[str]) -> dict[str, float]:
+    """Weight 1 on each named objective ("mntp", "sscl", "msg"), 0 on the others."""
+    names = list(objectives)
+    unknown = sorted(set(names) - set(OBJECTIVES))
+    if unknown or not names:
+        raise ValueError(f"Unknown objective(s) {unknown or names!r}; choose from {', '.join(OBJECTIVES)}.")
+    return {name: float(name in names) for name in OBJECTIVES}
+
+
 class MagnetLoss(nn.Module):
     """The MAGNET objective l1*MNTP + l2*SSCL + l3*MSG (MAGNET.md), for `SentenceTransformerTrainer`.
 
@@ -103,11 +112,7 @@ class MagnetLoss(nn.Module):
     @classmethod
     def for_objectives(cls, model, objectives: Iterable[str], **kwargs: Any) -> MagnetLoss:
         """A loss with weight 1 on each named objective ("mntp", "sscl", "msg") and 0 on the others."""
-        names = list(objectives)
-        unknown = sorted(set(names) - set(OBJECTIVES))
-        if unknown or not names:
-            raise ValueError(f"Unknown objective(s) {unknown or names!r}; choose from {', '.join(OBJECTIVES)}.")
-        weights = {f"{name}_weight": float(name in names) for name in OBJECTIVES}
+        weights = {f"{name}_weight": weight for name, weight in objective_weights(objectives).items()}
         return cls(model, **weights, **kwargs)
 
     def set_weights(self, *, mntp: float | None = None, sscl: float | None = None, msg: float | None = None) -> None:

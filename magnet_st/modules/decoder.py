@@ -8,8 +8,6 @@ the model's own `is_causal` switch; the hybrid mode passes the 4D MAGNET mask (a
 
 from __future__ import annotations
 
-import copy
-import json
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -17,25 +15,15 @@ from typing import Any
 import torch
 from sentence_transformers.base.modules import InputModule
 from tokenizers.processors import TemplateProcessing
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
-from transformers.models.auto.modeling_auto import (
-    MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
-    MODEL_FOR_MASKED_LM_MAPPING_NAMES,
-)
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from magnet_st.attention import AttentionMode
+from magnet_st.base_models import check_decoder_folder
 from magnet_st.decoding import run_decoder
+from magnet_st.persistence import MAGNET_CONFIG_FILE, has_adapter, save_decoder
 from magnet_st.validation import check_positive_int, check_texts
 
-# What plain sentence-transformers needs to rebuild this module as its own `Transformer`:
-# the forward's last hidden state on plain text, never a chat template.
-PLAIN_TRANSFORMER_CONFIG = {
-    "transformer_task": "feature-extraction",
-    "modality_config": {"text": {"method": "forward", "method_output_name": "last_hidden_state"}},
-    "module_output_name": "token_embeddings",
-}
 DEFAULT_MAX_SEQ_LENGTH = 512
-LORA_ADAPTER_FOLDER = "lora_adapter"
 
 
 def _is_peft_model(model: torch.nn.Module) -> bool:
@@ -44,24 +32,6 @@ def _is_peft_model(model: torch.nn.Module) -> bool:
     except ImportError:  # pragma: no cover - peft is a dependency
         return False
     return isinstance(model, PeftModel)
-
-
-def check_decoder_folder(path: str) -> None:
-    """Raise a clear error when `path` does not hold a decoder-only language model."""
-    try:
-        config = AutoConfig.from_pretrained(path)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{path!r} is not a Hugging Face model folder: {error}") from error
-    model_type = getattr(config, "model_type", None)
-    if (
-        getattr(config, "is_encoder_decoder", False)
-        or model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
-        or model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES  # BERT-likes carry a causal head too
-    ):
-        raise ValueError(
-            f"{path!r} holds a {model_type!r} model, which is not a decoder-only language model; "
-            "MAGNET adapts decoders such as Llama, Mistral, Qwen2 or Gemma-3."
-        )
 
 
 class MagnetDecoder(InputModule):
@@ -79,7 +49,7 @@ class MagnetDecoder(InputModule):
         processor_kwargs: Passed to `AutoTokenizer.from_pretrained`.
     """
 
-    config_file_name = "magnet_config.json"
+    config_file_name = MAGNET_CONFIG_FILE
     config_keys = ["attention_mode", "append_eos", "base_model", "base_model_path"]
     forward_kwargs = {"attention_mode"}
     save_in_root = True
@@ -235,28 +205,9 @@ class MagnetDecoder(InputModule):
         )
         return features
 
-    # -- persistence -------------------------------------------------------------------------------
-    def exportable_model(self) -> PreTrainedModel:
-        """The plain causal LM to save: a LoRA adapter is merged into a copy, the live model untouched."""
-        if _is_peft_model(self.model):
-            return copy.deepcopy(self.model).merge_and_unload()
-        return self.model
-
+    # -- persistence: the folder format and its two identities live in magnet_st.persistence -------
     def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:
-        model = self.exportable_model()
-        previous = model.config.is_causal
-        # Saved with the default mode, so plain sentence-transformers loads the same attention.
-        model.config.is_causal = self.attention_mode == AttentionMode.CAUSAL.value
-        try:
-            model.save_pretrained(output_path, safe_serialization=safe_serialization)
-        finally:
-            model.config.is_causal = previous
-        self.tokenizer.save_pretrained(output_path)
-        if _is_peft_model(self.model):  # the adapter too, so LoRA training can resume from this folder
-            self.model.save_pretrained(os.path.join(output_path, LORA_ADAPTER_FOLDER))
-        self.save_config(output_path)
-        with open(os.path.join(output_path, "sentence_bert_config.json"), "w", encoding="utf-8") as file:
-            json.dump(PLAIN_TRANSFORMER_CONFIG, file, indent=2)
+        save_decoder(self, output_path, safe_serialization=safe_serialization)
 
     @classmethod
     def load(
@@ -269,7 +220,7 @@ class MagnetDecoder(InputModule):
     ) -> MagnetDecoder:
         config = cls.load_config(model_name_or_path, subfolder=subfolder)
         path = os.path.join(model_name_or_path, subfolder)
-        if not os.path.isdir(os.path.join(path, LORA_ADAPTER_FOLDER)):
+        if not has_adapter(path):
             config["base_model_path"] = os.path.abspath(path)  # these weights are the base of any new adapter
         return cls(path, max_seq_length=None, model_kwargs=model_kwargs, processor_kwargs=processor_kwargs, **config)
 

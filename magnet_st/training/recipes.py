@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from magnet_st.data.views import ViewConfig
+from magnet_st.losses import objective_weights
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,7 @@ class Recipe:
         """The same recipe training only the named objectives, each with weight 1."""
         if objectives is None:
             return self
-        from magnet_st.losses import OBJECTIVES
-
-        unknown = sorted(set(objectives) - set(OBJECTIVES))
-        if unknown or not objectives:
-            raise ValueError(f"Unknown objective(s) {unknown or objectives!r}; choose from {', '.join(OBJECTIVES)}.")
-        return self.with_weights(*(float(name in objectives) for name in OBJECTIVES))
+        return self.with_weights(**objective_weights(objectives))
 
     def with_weights(self, mntp: float | None, sscl: float | None, msg: float | None) -> Recipe:
         """The same recipe with fixed weights (a single stage) where any weight is given."""

@@ -9,15 +9,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from sentence_transformers import SentenceTransformerTrainingArguments
 from transformers import set_seed
 
+from magnet_st.base_models import DEFAULT_BASE_MODEL
 from magnet_st.data.texts import drop_short_texts, load_texts
 from magnet_st.lora import add_lora, default_lora_config, has_lora, merge_lora
 from magnet_st.losses import MagnetLoss
 from magnet_st.model import MagnetSentenceTransformer, load_model
-from magnet_st.training.callbacks import RecipeScheduleCallback
 from magnet_st.training.recipes import get_recipe
+from magnet_st.training.trainer import MagnetTrainer
 from magnet_st.validation import check_positive_int
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ class TrainConfig:
 
     data: str
     output_dir: str
-    base: str = "smollm2-135m"
+    base: str = DEFAULT_BASE_MODEL
     recipe: str = "magnet"
     mntp_weight: float | None = None  # None: the recipe's schedule
     sscl_weight: float | None = None
@@ -55,16 +56,19 @@ class TrainConfig:
     keep_checkpoints: bool = False
     drop_cut_last_line: bool = False
 
+    def __post_init__(self) -> None:
+        for name in ("max_steps", "batch_size", "max_seq_length", "logging_steps", "save_steps", "lora_r"):
+            check_positive_int(getattr(self, name), name)
+        check_positive_int(self.max_texts, "max_texts", allow_none=True)
+        if self.learning_rate <= 0:
+            raise ValueError(f"`learning_rate` must be > 0, got {self.learning_rate!r}.")
+
     def checkpoint_dir(self) -> Path:
         output = Path(self.output_dir)
         return output.parent / f"{output.name}-checkpoints"
 
 
-def _check(config: TrainConfig) -> None:
-    for name in ("max_steps", "batch_size", "max_seq_length", "logging_steps", "save_steps", "lora_r"):
-        check_positive_int(getattr(config, name), name)
-    if config.learning_rate <= 0:
-        raise ValueError(f"`learning_rate` must be > 0, got {config.learning_rate!r}.")
+def _check_folders(config: TrainConfig) -> None:
     output = Path(config.output_dir)
     has_checkpoints = config.checkpoint_dir().is_dir() and any(config.checkpoint_dir().glob("checkpoint-*"))
     if config.resume and not has_checkpoints:
@@ -78,9 +82,9 @@ def _check(config: TrainConfig) -> None:
         )
 
 
-def build_trainer(config: TrainConfig, callbacks: list | None = None) -> SentenceTransformerTrainer:
+def build_trainer(config: TrainConfig, callbacks: list | None = None) -> MagnetTrainer:
     """Model, data, loss and trainer for `config` (the run is `trainer.train()`)."""
-    _check(config)
+    _check_folders(config)
     recipe = get_recipe(config.recipe).with_objectives(config.objectives)
     recipe = recipe.with_weights(config.mntp_weight, config.sscl_weight, config.msg_weight)
     dataset = load_texts(
@@ -92,7 +96,7 @@ def build_trainer(config: TrainConfig, callbacks: list | None = None) -> Sentenc
     )
     model = load_model(config.base, pooling=recipe.pooling)
     # Texts are cut to `max_seq_length` for training only; the saved model keeps the base's encoding length.
-    saved_max_seq_length = model.decoder.max_seq_length
+    export_max_seq_length = model.decoder.max_seq_length
     model.decoder.max_seq_length = config.max_seq_length
     dataset = drop_short_texts(dataset, model.decoder.tokenizer, MIN_TOKENS)
     if config.lora:
@@ -124,16 +128,15 @@ def build_trainer(config: TrainConfig, callbacks: list | None = None) -> Sentenc
         report_to="none",
         disable_tqdm=False,
     )
-    trainer = SentenceTransformerTrainer(
+    return MagnetTrainer(
         model=model,
         args=args,
         train_dataset=dataset,
         loss=loss,
-        callbacks=[RecipeScheduleCallback(loss, recipe), *(callbacks or [])],
+        recipe=recipe,
+        export_max_seq_length=export_max_seq_length,
+        callbacks=callbacks,
     )
-    trainer.magnet_recipe = recipe
-    trainer.magnet_saved_max_seq_length = saved_max_seq_length
-    return trainer
 
 
 def train(config: TrainConfig, callbacks: list | None = None) -> MagnetSentenceTransformer:
@@ -146,12 +149,12 @@ def train(config: TrainConfig, callbacks: list | None = None) -> MagnetSentenceT
     model: MagnetSentenceTransformer = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
     if has_lora(model):
         merge_lora(model)  # the exported model is a plain decoder; checkpoints kept the adapter
-    model.decoder.max_seq_length = trainer.magnet_saved_max_seq_length
+    model.decoder.max_seq_length = trainer.export_max_seq_length
     if trainer.is_world_process_zero():
         model.save(config.output_dir)
         log = {
             "config": asdict(config),
-            "recipe": trainer.magnet_recipe.name,
+            "recipe": trainer.recipe.name,
             "log_history": trainer.state.log_history,
         }
         (Path(config.output_dir) / "training_log.json").write_text(json.dumps(log, indent=2, default=str))
