@@ -103,6 +103,17 @@ def test_onnx_embedding_is_batch_and_padding_invariant(exported):
     np.testing.assert_allclose(alone[0], batched[0], atol=1e-5, rtol=0)
 
 
+def test_onnx_max_seq_length_truncates_within_the_window(exported):
+    path, _ = exported
+    model = magnet_st.load_model(path, backend="onnx", max_seq_length=6)
+    assert model.max_seq_length == 6
+    assert model[0].preprocess(["one two three four five six seven eight nine"])["input_ids"].shape == (1, 6)
+    with pytest.raises(ValueError, match="`max_seq_length` 5000 exceeds the model's context window of 1024"):
+        model[0].max_seq_length = 5000
+    with pytest.raises(ValueError, match="`max_seq_length` must be a positive integer, got 0"):
+        model[0].max_seq_length = 0
+
+
 def test_int8_stays_close_to_fp32(exported):
     path, _ = exported
     fp32 = magnet_st.load_model(path, backend="onnx").encode(TEXTS, convert_to_tensor=True)

@@ -78,13 +78,14 @@ class OnnxDecoder(InputModule):
 
     @property
     def max_seq_length(self) -> int:
+        """Truncation length in tokens, kept by the tokenizer as in MagnetDecoder."""
         return self.tokenizer.model_max_length
 
     @max_seq_length.setter
     def max_seq_length(self, value: int) -> None:
-        check_positive_int(value, "max_seq_length")
-        if self.context_window is not None and value > self.context_window:
-            raise ValueError(f"`max_seq_length` {value} exceeds the model's context window of {self.context_window}.")
+        limit = self.context_window or value
+        if check_positive_int(value, "max_seq_length") > limit:
+            raise ValueError(f"`max_seq_length` {value} exceeds the model's context window of {limit} tokens.")
         self.tokenizer.model_max_length = value
 
     def get_embedding_dimension(self) -> int:
