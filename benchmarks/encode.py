@@ -1,11 +1,18 @@
-"""Encode throughput: magnet_st against plain sentence-transformers' `Transformer`, side by side in one run.
+"""Encode throughput and quality, side by side in one run.
 
-Same base model, same sentences (STS-B test), same batch size, same pooling and prompt. The plain
-pipeline is the built-in `Transformer` + `Pooling` over the same weights: over the base checkpoint it
-runs causal attention, over a saved MAGNET folder bidirectional, so each is paired with the matching
-magnet_st mode. Rounds alternate between the two to share any machine noise.
+Part "plain": magnet_st against plain sentence-transformers' `Transformer`. Same base model, same
+sentences (STS-B test), same batch size, same pooling and prompt. The plain pipeline is the built-in
+`Transformer` + `Pooling` over the same weights: over the base checkpoint it runs causal attention,
+over a saved MAGNET folder bidirectional, so each is paired with the matching magnet_st mode.
 
-    python benchmarks/encode.py [--model smollm2-135m] [--sentences 256] [--batch-size 32] [--rounds 3]
+Part "backends": torch fp32, ONNX fp32 and ONNX int8 (onnxruntime, `magnet_st.backends`) on the same
+saved model: sentences/s and the ratio to torch fp32, STS-B test Spearman of each, per-sentence cosine
+of int8 to fp32 and the largest difference of ONNX fp32 to torch. Each backend gets `--threads` threads.
+
+Rounds alternate between the compared pipelines to share any machine noise.
+
+    python benchmarks/encode.py [--part plain|backends|all] [--model smollm2-135m] [--sentences 256]
+        [--batch-size 32] [--rounds 3] [--threads 2] [--sts-pairs N]
 """
 
 from __future__ import annotations
@@ -15,7 +22,9 @@ import statistics
 import tempfile
 import time
 
+import numpy as np
 import torch
+from scipy.stats import spearmanr
 from sentence_transformers import SentenceTransformer
 
 from magnet_st import load_model
@@ -33,19 +42,7 @@ def throughput(encode, sentences: list[str], rounds: int) -> float:
     return len(sentences) / statistics.median(times)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--sentences", type=int, default=256)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--data", default=None)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-
-    rows = read_stsb(dataset_file(args.data, "stsbenchmark", "sts-test.csv"))
-    sentences = (rows["sentence1"] + rows["sentence2"])[: args.sentences]
+def compare_plain(args: argparse.Namespace, sentences: list[str]) -> None:
     magnet = load_model(args.model)
     magnet.eval()
     with tempfile.TemporaryDirectory() as folder:
@@ -88,6 +85,87 @@ def main() -> None:
     for name, (ours, theirs, diff) in results.items():
         print(f"{name:<14} {ours:>14.1f} {theirs:>14.1f} {ours / theirs:>7.3f} {diff:>11.2e}")
     print("ratio = magnet_st throughput / plain sentence-transformers throughput (1.0 = same speed)")
+
+
+def cpu_description() -> str:
+    name = next(
+        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "unknown"
+    )
+    capability = torch.backends.cpu.get_cpu_capability()
+    flags = open("/proc/cpuinfo").read().split()
+    native_bf16 = "avx512_bf16" in flags or "amx_bf16" in flags
+    return f"cpu={name!r} capability={capability} avx512={'AVX512' in capability} native_bf16={native_bf16}"
+
+
+def compare_backends(args: argparse.Namespace, sentences: list[str], pairs: dict[str, list]) -> None:
+    import onnxruntime
+
+    from magnet_st.backends import export_onnx, quantized_file_name
+
+    def session_options():
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = args.threads
+        options.inter_op_num_threads = 1
+        return options
+
+    options = dict(batch_size=args.batch_size, convert_to_tensor=True, show_progress_bar=False)
+    with tempfile.TemporaryDirectory() as folder:
+        load_model(args.model).save(folder)
+        began = time.perf_counter()
+        export_onnx(folder)
+        export_seconds = time.perf_counter() - began
+        models = {"torch fp32": load_model(folder, device="cpu")}
+        for name, file_name in (("onnx fp32", "onnx/model.onnx"), ("onnx int8", quantized_file_name())):
+            kwargs = {"file_name": file_name, "session_options": session_options()}
+            models[name] = load_model(folder, backend="onnx", model_kwargs=kwargs)
+        speeds = {name: [] for name in models}
+        for _ in range(args.rounds):  # alternate, one round each
+            for name, model in models.items():
+                speeds[name].append(throughput(lambda texts, m=model: m.encode(texts, **options), sentences, 1))
+        unique = sorted(set(pairs["sentence1"]) | set(pairs["sentence2"]))
+        index = {text: row for row, text in enumerate(unique)}
+        vectors = {name: model.encode(unique, **options) for name, model in models.items()}
+
+    gold = pairs["score"]
+    print(f"model={args.model} sentences={len(sentences)} batch_size={args.batch_size} threads={args.threads}")
+    print(cpu_description())
+    print(f"export (fp32 + int8) took {export_seconds:.0f} s; int8 file: {quantized_file_name()}")
+    print(f"STS-B test: {len(gold)} pairs, {len(unique)} sentences")
+    base = statistics.median(speeds["torch fp32"])
+    print(f"{'backend':<12} {'sentences/s':>12} {'ratio':>7} {'STS-B':>7}")
+    for name, vector in vectors.items():
+        left = vector[[index[text] for text in pairs["sentence1"]]]
+        right = vector[[index[text] for text in pairs["sentence2"]]]
+        cosine = torch.nn.functional.cosine_similarity(left, right).numpy()
+        spearman = 100 * spearmanr(cosine, np.array(gold)).statistic
+        speed = statistics.median(speeds[name])
+        print(f"{name:<12} {speed:>12.1f} {speed / base:>7.2f} {spearman:>7.2f}")
+    int8_cosine = torch.nn.functional.cosine_similarity(vectors["onnx int8"], vectors["onnx fp32"])
+    print(f"int8 vs fp32 per-sentence cosine: mean {int8_cosine.mean():.4f} min {int8_cosine.min():.4f}")
+    print(f"onnx fp32 vs torch: max |diff| {(vectors['onnx fp32'] - vectors['torch fp32']).abs().max():.2e}")
+    print("ratio = sentences/s / torch fp32 sentences/s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", default="all", choices=["plain", "backends", "all"])
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--sentences", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--sts-pairs", type=int, default=None, help="STS-B test pairs for quality (default all)")
+    parser.add_argument("--data", default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    rows = read_stsb(dataset_file(args.data, "stsbenchmark", "sts-test.csv"))
+    sentences = (rows["sentence1"] + rows["sentence2"])[: args.sentences]
+    if args.part in ("plain", "all"):
+        compare_plain(args, sentences)
+    if args.part in ("backends", "all"):
+        pairs = {column: values[: args.sts_pairs] for column, values in rows.items()}
+        compare_backends(args, sentences, pairs)
 
 
 if __name__ == "__main__":

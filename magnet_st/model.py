@@ -14,6 +14,7 @@ from sentence_transformers import SentenceTransformer, SentenceTransformerModelC
 from sentence_transformers.sentence_transformer.modules import Pooling
 
 from magnet_st.attention import AttentionMode
+from magnet_st.backends import check_backend, load_onnx_model
 from magnet_st.base_models import DEFAULT_BASE_MODEL, EMBEDDED_MODELS, check_name_or_path, resolve_base_model
 from magnet_st.modules.decoder import MagnetDecoder
 from magnet_st.persistence import (
@@ -108,6 +109,7 @@ def load_model(
     append_eos: bool = True,
     device: str | None = None,
     model_kwargs: dict[str, Any] | None = None,
+    backend: str = "torch",
 ) -> MagnetSentenceTransformer:
     """Load a MAGNET sentence-transformers model.
 
@@ -121,10 +123,21 @@ def load_model(
         max_seq_length: Truncation length in tokens (default 512 for a new model, the saved one otherwise).
         append_eos: Append EOS to every text (needed by final-token pooling). Only for a new model.
         device: Torch device; sentence-transformers picks one when None.
-        model_kwargs: Passed to `from_pretrained` of the causal LM (e.g. {"attn_implementation": "eager"}).
+        model_kwargs: Passed to `from_pretrained` of the causal LM (e.g. {"attn_implementation": "eager"});
+            with backend="onnx": "file_name", "provider", "session_options".
+        backend: "torch" (default) or "onnx": a saved model's ONNX export run by onnxruntime (encoding only;
+            see `magnet_st.backends.export_onnx`).
     """
     check_name_or_path(name_or_path)
     mode = None if attention_mode is None else AttentionMode.parse_reading(attention_mode)
+    if check_backend(backend) == "onnx":
+        return load_onnx_model(
+            name_or_path,
+            attention_mode=attention_mode,
+            max_seq_length=max_seq_length,
+            device=device,
+            model_kwargs=model_kwargs,
+        )
     path = Path(name_or_path).expanduser()
     if str(name_or_path) not in EMBEDDED_MODELS and is_saved_magnet_model(path):
         for option, value in (("pooling", pooling), ("append_eos", None if append_eos else False)):

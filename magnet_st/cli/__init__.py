@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # Subcommand modules, in the order `--help` lists them. A module that is absent is skipped.
-SUBCOMMANDS = ["quickstart", "encode", "corpus", "train", "infill", "generate", "tag", "eval"]
+SUBCOMMANDS = ["quickstart", "encode", "corpus", "train", "infill", "generate", "tag", "eval", "export"]
 
 
 def build_parser() -> argparse.ArgumentParser:

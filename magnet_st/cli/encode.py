@@ -11,6 +11,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("model", help="embedded base name, decoder folder or saved MAGNET model")
     parser.add_argument("texts", nargs="+", help="texts to embed")
     parser.add_argument("--attention-mode", default=None, choices=["bidirectional", "causal"])
+    parser.add_argument("--backend", default="torch", choices=["torch", "onnx"], help="onnx: a saved, exported model")
+    parser.add_argument("--onnx-file", default=None, help="ONNX file in the model folder (default onnx/model.onnx)")
     parser.add_argument("--similarity", action="store_true", help="print the cosine similarity matrix instead")
     parser.set_defaults(run=run)
 
@@ -18,7 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from magnet_st import load_model
 
-    model = load_model(args.model)
+    if args.onnx_file and args.backend != "onnx":
+        raise ValueError("`--onnx-file` needs `--backend onnx`.")
+    model_kwargs = {"file_name": args.onnx_file} if args.onnx_file else None
+    model = load_model(args.model, backend=args.backend, model_kwargs=model_kwargs)
     kwargs = {"attention_mode": args.attention_mode} if args.attention_mode else {}
     embeddings = model.encode(args.texts, convert_to_tensor=True, **kwargs)
     if args.similarity:

@@ -1,0 +1,20 @@
+"""`magnet-st export-onnx MODEL_DIR`: write `onnx/model.onnx` and a dynamic int8 copy into a saved model folder."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("export-onnx", help="export a saved MAGNET model to ONNX (fp32 and int8)")
+    parser.add_argument("model", help="folder saved by model.save() or `magnet-st train`")
+    parser.add_argument("--no-quantize", action="store_true", help="write only the fp32 file")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from magnet_st.backends import export_onnx
+
+    for file in export_onnx(args.model, quantize=not args.no_quantize):
+        print(file)
+    return 0
