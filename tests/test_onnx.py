@@ -11,6 +11,7 @@ import magnet_st
 from magnet_st.backends import OnnxDecoder, export_onnx, quantization_target, quantized_file_name
 from magnet_st.backends.onnx_export import require_onnx
 from magnet_st.cli import main
+from magnet_st.model import SENTENCE_PROMPT
 
 TEXTS = ["The cat sat on the mat.", "A man plays the guitar for a small crowd.", "Rain."]
 NEEDS_ORT = "the ONNX backend needs onnxruntime and onnx (pip install 'magnet-st[onnx]')"
@@ -87,8 +88,8 @@ def test_load_model_onnx_backend(exported, tiny_model):
 def test_onnx_tokenizes_like_torch(exported, tiny_model):
     path, _ = exported
     decoder = magnet_st.load_model(path, backend="onnx")[0]
-    ours = decoder.preprocess(TEXTS, prompt=magnet_st.SENTENCE_PROMPT)
-    theirs = tiny_model.decoder.preprocess(TEXTS, prompt=magnet_st.SENTENCE_PROMPT)
+    ours = decoder.preprocess(TEXTS, prompt=SENTENCE_PROMPT)
+    theirs = tiny_model.decoder.preprocess(TEXTS, prompt=SENTENCE_PROMPT)
     for key in ("input_ids", "attention_mask"):
         assert torch.equal(ours[key], theirs[key])
     assert ours["input_ids"][0, int(ours["attention_mask"][0].sum()) - 1] == decoder.tokenizer.eos_token_id
