@@ -19,7 +19,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from magnet_st.attention import AttentionMode
 from magnet_st.base_models import check_decoder_folder
-from magnet_st.decoding import run_decoder
+from magnet_st.decoding import bos_prefix, run_decoder
 from magnet_st.persistence import MAGNET_CONFIG_FILE, has_adapter, save_decoder
 from magnet_st.validation import check_positive_int, check_texts
 
@@ -103,11 +103,10 @@ class MagnetDecoder(InputModule):
     def _install_eos_post_processor(self) -> None:
         """Make the tokenizer itself append EOS, so plain sentence-transformers tokenizes identically."""
         tokenizer = self.tokenizer
-        probe = tokenizer("a")["input_ids"]
-        if probe and probe[-1] == tokenizer.eos_token_id:
+        if tokenizer("a")["input_ids"][-1:] == [tokenizer.eos_token_id]:
             return  # already appends EOS (saved MAGNET model, or a tokenizer that does)
         bos = tokenizer.bos_token
-        adds_bos = bos is not None and probe and probe[0] == tokenizer.bos_token_id
+        adds_bos = bool(bos_prefix(tokenizer))
         eos = tokenizer.eos_token
         prefix = f"{bos} " if adds_bos else ""
         specials = [(eos, tokenizer.eos_token_id)] + ([(bos, tokenizer.bos_token_id)] if adds_bos else [])
