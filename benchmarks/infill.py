@@ -7,6 +7,7 @@ a sentence (candidate lengths decoded and ranked) and for a blank between senten
 no extra decoding).
 
     python benchmarks/infill.py [--model smollm2-135m] [--context-tokens 256] [--new-tokens 32] [--repeats 3]
+    python benchmarks/infill.py --code OLD_CHECKOUT --code .   # two versions alternately, side by side
 
 Targets: infill <= 1.2x generate per generated token; automatic length <= 2x the known length.
 """
@@ -14,15 +15,12 @@ Targets: infill <= 1.2x generate per generated token; automatic length <= 2x the
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import statistics
+import subprocess
+import sys
 import time
-
-import torch
-
-from magnet_st import load_model
-from magnet_st.data.rocstories import rocstories_examples
-from magnet_st.generation import BLANK, generate, infill
-from magnet_st.generation.lengths import is_sentence_blank, split_sentences
 
 
 def timed(function, repeats: int) -> float:
@@ -35,9 +33,34 @@ def timed(function, repeats: int) -> float:
     return statistics.median(times)
 
 
+def cpu_name() -> str:
+    """The CPU's model name and torch's capability level (AVX2, AVX512, ...), printed beside every timing."""
+    import torch
+
+    name = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as info:
+            name = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), name)
+    except OSError:
+        pass
+    return f"{name or 'unknown CPU'} ({torch.backends.cpu.get_cpu_capability()})"
+
+
+def compare(codes: list[str], rounds: int, forwarded: list[str]) -> None:
+    """Run this benchmark on each checkout in turn, `rounds` times, alternating, and print every run's lines."""
+    for round_index in range(rounds):
+        for code in codes:
+            print(f"--- round {round_index + 1}, code {code}", flush=True)
+            subprocess.run([sys.executable, __file__, "--code", code, *forwarded], check=True)
+
+
 def build_context(tokenizer, context_tokens: int, data_dir=None) -> tuple[str, str, str, str]:
     """Left and right text around a blank, together about `context_tokens` tokens of real stories: once cut in
     the middle of a sentence, once at the sentence boundary nearest the middle."""
+    from magnet_st.data.rocstories import rocstories_examples
+    from magnet_st.generation import BLANK
+    from magnet_st.generation.lengths import is_sentence_blank, split_sentences
+
     stories = [text.replace(BLANK, reference.strip()) for text, reference in rocstories_examples(data_dir, 200)]
     sentences: list[str] = []
     total = 0
@@ -71,7 +94,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data", default=None)
+    parser.add_argument("--code", action="append", default=[], help="checkout to import magnet_st from (repeatable)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternations when several --code are given")
     args = parser.parse_args()
+    if len(args.code) > 1:
+        forwarded = [arg for arg in sys.argv[1:] if not arg.startswith("--code") and arg not in args.code]
+        compare(args.code, args.rounds, forwarded)
+        return
+    if args.code:
+        sys.path.insert(0, os.path.abspath(args.code[0]))
+    import torch
+
+    from magnet_st import load_model
+    from magnet_st.generation import BLANK, generate, infill
+
     torch.set_num_threads(args.threads)
 
     model = load_model(args.model)
@@ -96,7 +132,9 @@ def main() -> None:
         )
         auto_times[kind] = (auto.length, auto_time, known_time)
 
-    print(f"model {args.model}, context {args.context_tokens} tokens, {torch.get_num_threads()} thread(s)")
+    print(
+        f"model {args.model}, context {args.context_tokens} tokens, {torch.get_num_threads()} thread(s), {cpu_name()}"
+    )
     print(f"generate: {n} tokens in {generate_time:.3f} s = {1000 * generate_time / n:.1f} ms/token")
     print(f"infill:   {n} tokens in {infill_time:.3f} s = {1000 * infill_time / n:.1f} ms/token")
     print(f"ratio infill / generate per generated token: {infill_time / generate_time:.2f}x (target <= 1.2x)")

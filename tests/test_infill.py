@@ -5,7 +5,12 @@ import torch
 
 from magnet_st.generation import infill
 from magnet_st.generation.layout import build_layout
-from magnet_st.generation.lengths import completion_scores, is_sentence_blank, sentence_blank_length
+from magnet_st.generation.lengths import (
+    completion_scores,
+    is_sentence_blank,
+    sentence_blank_length,
+    target_logprobs,
+)
 
 
 def full_recompute_logits(model, text, result):
@@ -194,6 +199,26 @@ def test_inner_blank_choice_reads_a_window_around_the_blank(tiny_model):
     # context each read at most 2 x 32 + 3 tokens; then the full text is encoded once for the in-place decode.
     assert len(passes) == 4 and passes[2][0] == 2 and passes[3][1] > 300
     assert max(shape[1] for shape in passes[:3]) <= 2 * 32 + 3
+
+
+def test_single_candidate_length_needs_no_ranking_passes(tiny_model):
+    text = "The cat [BLANK] on the mat."
+    calls, hook = count_backbone_calls(tiny_model)
+    try:
+        fill = infill(tiny_model, text, phrase_lengths=(2, 3), max_auto_length=2).fills[0]
+    finally:
+        hook.remove()
+    assert fill.auto_length and fill.length == 2
+    assert fill.token_ids == infill(tiny_model, text, length=2).fills[0].token_ids
+    # Only the in-place decode runs: one context pass and one step (the last token is never fed back).
+    assert [shape for shape in calls if shape[1] > 1] == [calls[0]] and len(calls) == 2
+
+
+def test_target_logprobs_match_log_softmax():
+    logits = torch.randn(3, 5, 11) * 4
+    targets = torch.randint(0, 11, (3, 5))
+    reference = torch.log_softmax(logits, dim=-1).gather(-1, targets[..., None])[..., 0]
+    assert torch.allclose(target_logprobs(logits, targets), reference, atol=1e-5)
 
 
 def test_mixed_blanks_choose_each_length_by_its_rule(tiny_model):

@@ -77,6 +77,12 @@ def sentence_blank_length(tokenizer, pieces: Sequence[str], sentence_blanks: Seq
     return max(1, round(sum(counts) / len(counts)))
 
 
+def target_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """log softmax(logits)[target] per row, without keeping the full log-softmax: (..., V), (...) -> (...)."""
+    logits = logits.float()
+    return logits.gather(-1, targets[..., None])[..., 0] - torch.logsumexp(logits, dim=-1)
+
+
 @torch.no_grad()
 def completion_scores(
     decoder, before: Sequence[int], fill: Sequence[int], after: Sequence[int], lengths: Sequence[int]
@@ -84,11 +90,12 @@ def completion_scores(
     """log p(fill[:L] + after | before) for each L in `lengths`, under causal attention.
 
     One pass over before + fill gives every fill prefix's score and the first `after` token's; one more
-    pass, a row per length over the shared cache, scores the rest of `after` after each prefix.
+    pass, a row per length over the shared cache, scores the rest of `after` after each prefix. Logits are
+    computed only where a score needs them.
     """
     device = next(decoder.parameters()).device
     ids = [*before, *fill]
-    size = len(ids)
+    size, start = len(ids), len(before)
     cache = DynamicCache(config=decoder.config)
     hidden = run_decoder(
         decoder.backbone,
@@ -97,14 +104,15 @@ def completion_scores(
         position_ids=torch.arange(size, device=device)[None],
         cache=cache,
     )  # (1, size, D)
-    # The state at p-1 predicts the token at p.
-    logp = torch.log_softmax(decoder.lm_logits(hidden[0]).float(), dim=-1)  # (size, V)
-    start = len(before)
-    fill_logps = logp[torch.arange(start - 1, size - 1, device=device), torch.tensor(fill, device=device)]
+    # The state at p-1 predicts the token at p: the states of before[-1] and of every fill token are used.
+    logits = decoder.lm_logits(hidden[0, start - 1 :])  # (F + 1, V)
+    fill_logps = target_logprobs(logits[:-1], torch.tensor(fill, device=device))  # (F,)
     fill_sums = torch.cumsum(fill_logps, 0).tolist()
     scores = [fill_sums[length - 1] for length in lengths]
     if after:
-        scores = [score + float(logp[start + length - 1, after[0]]) for score, length in zip(scores, lengths)]
+        prefix_ends = torch.tensor(lengths, device=device)  # row L of `logits` is the state of fill[L - 1]
+        first = target_logprobs(logits[prefix_ends], torch.full_like(prefix_ends, after[0])).tolist()
+        scores = [score + extra for score, extra in zip(scores, first)]
     if len(after) > 1:
         rows, queries = len(lengths), len(after) - 1
         cache.batch_repeat_interleave(rows)
@@ -121,9 +129,8 @@ def completion_scores(
             position_ids=visible[:, None] + steps[None, :],
             cache=cache,
         )  # (rows, queries, D)
-        row_logp = torch.log_softmax(decoder.lm_logits(hidden).float(), dim=-1)  # (rows, queries, V)
-        targets = torch.tensor(list(after[1:]), device=device)
-        rest = row_logp.gather(2, targets[None, :, None].expand(rows, -1, 1)).sum(dim=(1, 2)).tolist()
+        targets = torch.tensor(list(after[1:]), device=device).expand(rows, -1)  # (rows, queries)
+        rest = target_logprobs(decoder.lm_logits(hidden), targets).sum(dim=1).tolist()
         scores = [score + extra for score, extra in zip(scores, rest)]
     return scores
 
@@ -153,6 +160,9 @@ def choose_lengths(
                 continue
             if sentence_blanks[index] and sentence_length is not None:
                 chosen[text_index][index] = min(sentence_length, max_auto_length)
+                continue
+            if len(candidates) == 1:  # nothing to rank
+                chosen[text_index][index] = candidates[0]
                 continue
             # The text between this blank and its neighbours, cut to LENGTH_WINDOW tokens on each side.
             left = segments[index][-LENGTH_WINDOW:]
