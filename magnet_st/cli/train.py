@@ -71,7 +71,7 @@ def config_from_args(args: argparse.Namespace, data: str, output_dir: str, **ext
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("train", help="adapt a decoder with MAGNET (or another recipe)")
+    parser = subparsers.add_parser("train")
     parser.add_argument("--data", required=True, help="a .txt file (one text per line) or a CSV/JSON/Parquet file")
     parser.add_argument("--output", required=True, help="folder for the adapted model")
     parser.add_argument("--text-column", default="text", help="text column of a table file (default: %(default)s)")
