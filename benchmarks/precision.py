@@ -73,7 +73,7 @@ def main() -> None:
         total.backward()
         optimizer.step()
         optimizer.zero_grad()
-        return float(total)
+        return float(total.detach())
 
     seconds, losses = {"fp32": [], "bf16": []}, {"fp32": [], "bf16": []}
     for index in range(args.steps + 1):

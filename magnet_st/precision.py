@@ -1,4 +1,4 @@
-"""Training precision chosen by the hardware: bf16 mixed precision only where bf16 is native.
+"""Training precision chosen by the hardware: bf16 mixed precision only where it pays.
 
 On a CPU without native bf16 (AVX2, plain AVX-512) bf16 matrix multiplies are emulated and run many times slower
 than fp32, so no CPU path may use bf16 blindly. torch is imported inside the functions so that the command line
@@ -7,8 +7,11 @@ can list the choices without it.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "bf16", "fp32")
 # `torch.backends.cpu.get_cpu_capability()` values that mean native bf16 (newer torch builds report them).
@@ -50,15 +53,17 @@ def cpu_has_native_bf16() -> bool:
 def training_precision(device: Any, precision: str = "auto") -> str:
     """ "bf16" or "fp32" for training on `device`: `precision` itself unless it is "auto".
 
-    "auto" picks bf16 mixed precision on a CUDA GPU that supports it and on a CPU with native bf16, fp32 elsewhere.
+    "auto" picks bf16 mixed precision on a CUDA GPU that supports it and fp32 on CPUs: bf16 autocast of a LoRA
+    step measured slower than fp32 even on a CPU with native bf16 (benchmarks/precision.py), and emulated bf16
+    is far slower still. An explicit "bf16" on a CPU without native bf16 is honoured with a warning.
     """
     import torch
 
-    if check_precision(precision) != "auto":
-        return precision
     device = torch.device(device)
+    if check_precision(precision) != "auto":
+        if precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
+            logger.warning("This CPU has no native bf16: bf16 training is emulated and much slower than fp32.")
+        return precision
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    if device.type == "cpu":
-        return "bf16" if cpu_has_native_bf16() else "fp32"
     return "fp32"

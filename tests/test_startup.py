@@ -1,16 +1,19 @@
-"""Start-up: the `magnet-st` command parses without the heavy libraries; each subcommand loads only itself."""
+"""The `magnet-st` command: parsing needs no heavy library, each subcommand loads only itself, no library noise."""
 
 import argparse
 import importlib.machinery
+import re
 import subprocess
 import sys
 import time
 import types
+import warnings
 
 import pytest
 
 import magnet_st.cli as cli
 from magnet_st.cli import COMMANDS, build_parser
+from magnet_st.cli.output import silence_library_noise
 
 HEAVY = ("torch", "transformers", "sentence_transformers")
 LIGHT_COMMANDS = {
@@ -95,3 +98,29 @@ def test_a_module_registering_another_command_is_an_error(monkeypatch):
     fake_command(monkeypatch, lambda subparsers: subparsers.add_parser("other"))
     with pytest.raises(ValueError, match="fake"):
         build_parser().parse_args(["fake"])
+
+
+def test_noise_filter_is_narrow():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        silence_library_noise()
+        warnings.warn(
+            "`is_gradient_checkpointing` is deprecated and will be removed in v6.", FutureWarning, stacklevel=1
+        )
+        warnings.warn("something else is deprecated", FutureWarning, stacklevel=1)
+        warnings.warn("`is_gradient_checkpointing` is deprecated", UserWarning, stacklevel=1)
+    assert [(w.category, str(w.message)) for w in caught] == [
+        (FutureWarning, "something else is deprecated"),
+        (UserWarning, "`is_gradient_checkpointing` is deprecated"),
+    ]
+
+
+def test_cli_train_prints_no_library_warnings(tiny_decoder_dir, tmp_path):
+    data = tmp_path / "texts.txt"
+    data.write_text("\n".join(f"Sentence {i} tells of a cat that sat on the mat." for i in range(16)) + "\n")
+    command = [sys.executable, "-m", "magnet_st.cli", "train", "--data", str(data), "--output", str(tmp_path / "out")]
+    options = ["--base", tiny_decoder_dir, "--steps", "2", "--batch-size", "4", "--max-seq-length", "32"]
+    result = subprocess.run(command + options, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Saved the adapted model" in result.stdout
+    assert not re.search(r"\w*Warning\b|pin_memory", result.stderr), result.stderr

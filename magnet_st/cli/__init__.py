@@ -11,9 +11,10 @@ import importlib
 import importlib.util
 import sys
 import threading
+import warnings
 from typing import Any
 
-from magnet_st.cli.output import status
+from magnet_st.cli.output import silence_library_noise, status
 
 # Subcommand -> (module in this package, one-line help), in the order `--help` lists them.
 # A module that is absent is skipped.
@@ -90,14 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return int(args.run(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ModuleNotFoundError) as error:
-        # Bad input: one clear line, no traceback.
-        print(f"magnet-st {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():  # the filters last for this command only
+        silence_library_noise()
+        args = build_parser().parse_args(argv)
+        try:
+            return int(args.run(args) or 0)
+        except (ValueError, TypeError, FileNotFoundError, FileExistsError, ModuleNotFoundError) as error:
+            # Bad input: one clear line, no traceback.
+            print(f"magnet-st {args.command}: error: {error}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":

@@ -7,7 +7,10 @@ import warnings
 
 # Known warnings from the libraries under a training or encoding run that say nothing the user can act on.
 # (category, message regex); each is matched narrowly so that any other warning still shows.
-LIBRARY_NOISE: tuple[tuple[type[Warning], str], ...] = ()
+LIBRARY_NOISE: tuple[tuple[type[Warning], str], ...] = (
+    # peft reads transformers' deprecated `is_gradient_checkpointing` whenever it wraps a model in LoRA.
+    (FutureWarning, r"`is_gradient_checkpointing` is deprecated"),
+)
 
 
 def status(message: str) -> None:

@@ -37,7 +37,7 @@ def add_training_arguments(parser: argparse.ArgumentParser, defaults: TrainConfi
         "--precision",
         default=d.precision,
         choices=PRECISIONS,
-        help="auto: bf16 mixed precision on GPUs and CPUs with native bf16, fp32 elsewhere (default: %(default)s)",
+        help="auto: bf16 mixed precision on GPUs that support it, fp32 on CPUs (default: %(default)s)",
     )
     parser.add_argument(
         "--save-steps", type=int, default=d.save_steps, help="checkpoint every N steps (default: %(default)s)"

@@ -55,7 +55,7 @@ class TrainConfig:
     overwrite: bool = False
     keep_checkpoints: bool = False
     drop_cut_last_line: bool = False
-    precision: str = "auto"  # "bf16" mixed precision, "fp32", or "auto": bf16 only where the hardware has it
+    precision: str = "auto"  # "bf16" mixed precision, "fp32", or "auto" (magnet_st.precision)
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "batch_size", "max_seq_length", "logging_steps", "save_steps", "lora_r"):
