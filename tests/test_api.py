@@ -1,6 +1,10 @@
 """The top-level API stays small: the model, its module classes, the attention modes, infill, generate, train."""
 
+import subprocess
+import sys
 import types
+
+import pytest
 
 import magnet_st
 
@@ -12,6 +16,9 @@ TOP_LEVEL = set(
 
 def test_top_level_names_are_the_small_api():
     assert set(magnet_st.__all__) == TOP_LEVEL
+    assert TOP_LEVEL <= set(dir(magnet_st))
+    for name in magnet_st.__all__:  # the names are imported on first access
+        getattr(magnet_st, name)
     public = {
         name
         for name, value in vars(magnet_st).items()
@@ -43,3 +50,18 @@ def test_losses_constants_and_results_live_in_their_modules():
         assert not hasattr(magnet_st, name), name
     assert DEFAULT_BASE_MODEL in EMBEDDED_MODELS and BLANK and BlankFill and SENTENCE_PROMPT
     assert all(issubclass(loss, MagnetLoss) for loss in (MNTPLoss, MSGLoss, SSCLLoss))
+
+
+def test_unknown_top_level_name_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'MagnetLoss'"):
+        magnet_st.MagnetLoss  # noqa: B018
+    assert not hasattr(magnet_st, "SENTENCE_PROMPT")
+
+
+def test_import_and_cli_parser_do_not_import_the_heavy_libraries():
+    probe = (
+        "import sys\nimport magnet_st\nimport magnet_st.cli\nmagnet_st.cli.build_parser()\n"
+        "print(sorted(n for n in ('torch', 'transformers', 'sentence_transformers') if n in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("corpus", help="build the training corpus (sentences and passages) from local data")
+    parser = subparsers.add_parser("corpus")
     parser.add_argument("--out", required=True, help="text file to write, one text per line")
     parser.add_argument("--data", default=None, help="data folder (default: $MAGNET_ST_DATA or ../shared/datasets)")
     parser.add_argument("--max-passage-sentences", type=int, default=5, help="longest passage, in sentences")

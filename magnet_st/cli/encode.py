@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
+from magnet_st.cli.output import status
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("encode", help="embed texts with a MAGNET model")
+    parser = subparsers.add_parser("encode")
     parser.add_argument("model", help="embedded base name, decoder folder or saved MAGNET model")
     parser.add_argument("texts", nargs="+", help="texts to embed")
     parser.add_argument("--attention-mode", default=None, choices=["bidirectional", "causal"])
@@ -18,10 +20,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from magnet_st import load_model
-
     if args.onnx_file and args.backend != "onnx":
         raise ValueError("`--onnx-file` needs `--backend onnx`.")
+    status(f"Loading {args.model} ...")
+    from magnet_st import load_model
+
     model_kwargs = {"file_name": args.onnx_file} if args.onnx_file else None
     model = load_model(args.model, backend=args.backend, model_kwargs=model_kwargs)
     kwargs = {"attention_mode": args.attention_mode} if args.attention_mode else {}

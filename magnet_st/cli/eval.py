@@ -13,7 +13,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     parser = subparsers.add_parser(
         "eval",
-        help="evaluate models on every MAGNET claim (sentence, word, infilling, generation, knowledge)",
         description=(
             "Models are NAME_OR_PATH[@ATTENTION[/POOLING]]: an embedded base (smollm2-135m, encoded causal/mean "
             "unless told), a decoder or saved MAGNET folder, 'minilm' (all-MiniLM-L6-v2) or 'tiny' (a tiny random "

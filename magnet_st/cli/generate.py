@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from magnet_st.cli.output import status
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("generate", help="continue a prompt left to right (causal attention)")
+    parser = subparsers.add_parser("generate")
     parser.add_argument("model", help="embedded base name, decoder folder or saved MAGNET model")
     parser.add_argument("prompt", help="the prompt to continue")
     parser.add_argument("--max-new-tokens", type=int, default=64)
@@ -23,9 +25,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from magnet_st import load_model
-    from magnet_st.generation import generate
-
     options = {"do_sample": args.sample}
     for name in ("temperature", "top_k", "top_p"):
         value = getattr(args, name)
@@ -33,6 +32,10 @@ def run(args: argparse.Namespace) -> int:
             if not args.sample:
                 raise ValueError(f"`--{name.replace('_', '-')}` needs `--sample`.")
             options[name] = value
+    status(f"Loading {args.model} ...")
+    from magnet_st import load_model
+    from magnet_st.generation import generate
+
     model = load_model(args.model)
     kwargs = dict(
         max_new_tokens=args.max_new_tokens, chat_template=args.chat, system_prompt=args.system, seed=args.seed

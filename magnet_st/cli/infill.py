@@ -5,25 +5,26 @@ from __future__ import annotations
 import argparse
 import json
 
-from magnet_st.generation.infill import DEFAULT_MAX_AUTO_LENGTH
-from magnet_st.generation.layout import BLANK
-from magnet_st.generation.lengths import DEFAULT_PHRASE_LENGTHS
+from magnet_st.cli.output import status
+
+# Options left out of the command line take `InfillOptions`' defaults, so parsing imports no model code.
+LIBRARY_DEFAULT = {"default": argparse.SUPPRESS}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("infill", help="fill [BLANK]s using left and right context (MAGNET)")
+    parser = subparsers.add_parser("infill")
     parser.add_argument("model", help="embedded base name, decoder folder or saved MAGNET model")
-    parser.add_argument("texts", nargs="+", help=f"texts with one or more {BLANK} markers")
+    parser.add_argument("texts", nargs="+", help="texts with one or more blank markers (see --blank)")
     parser.add_argument("--length", type=int, nargs="+", default=None, help="tokens per blank (one, or one per blank)")
-    parser.add_argument("--max-auto-length", type=int, default=DEFAULT_MAX_AUTO_LENGTH, help="longest automatic fill")
+    parser.add_argument("--max-auto-length", type=int, **LIBRARY_DEFAULT, help="longest automatic fill, in tokens")
     parser.add_argument(
         "--phrase-lengths",
         type=int,
         nargs="+",
-        default=list(DEFAULT_PHRASE_LENGTHS),
-        help="candidate lengths for an automatic blank inside a sentence (default: %(default)s)",
+        **LIBRARY_DEFAULT,
+        help="candidate lengths for an automatic blank inside a sentence",
     )
-    parser.add_argument("--blank", default=BLANK, help="the blank marker")
+    parser.add_argument("--blank", **LIBRARY_DEFAULT, help="the blank marker (default: [BLANK])")
     parser.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top-k", type=int, default=None)
@@ -35,20 +36,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from magnet_st import load_model
-    from magnet_st.generation import infill
-
     length = None
     if args.length is not None:
         length = args.length[0] if len(args.length) == 1 else args.length
+    status(f"Loading {args.model} ...")
+    from magnet_st import load_model
+    from magnet_st.generation import infill
+
     model = load_model(args.model)
+    given = {name: getattr(args, name) for name in ("blank", "max_auto_length", "phrase_lengths") if name in args}
     results = infill(
         model,
         args.texts,
         length=length,
-        blank=args.blank,
-        max_auto_length=args.max_auto_length,
-        phrase_lengths=args.phrase_lengths,
+        **given,
         do_sample=args.sample,
         temperature=args.temperature,
         top_k=args.top_k,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
+from magnet_st.cli.output import status
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("tag", help="tag words (NER, chunking, POS) with a saved MAGNET tagger")
+    parser = subparsers.add_parser("tag")
     parser.add_argument("model", help="folder of a MAGNET model saved with a token head")
     parser.add_argument("texts", nargs="+", help="raw texts to tag (split into words like CoNLL-2003)")
     parser.add_argument("--attention-mode", default=None, choices=["bidirectional", "causal"])
@@ -17,12 +19,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from magnet_st import load_model
-    from magnet_st.tagging import find_tagger, predict
     from magnet_st.validation import check_positive_int, check_texts
 
     texts = check_texts(args.texts, "texts")
     check_positive_int(args.batch_size, "--batch-size")
+    status(f"Loading {args.model} ...")
+    from magnet_st import load_model
+    from magnet_st.tagging import find_tagger, predict
+
     model = load_model(args.model)
     find_tagger(model)  # a clear error before any work when the model has no head
     for result in predict(model, texts, batch_size=args.batch_size, attention_mode=args.attention_mode):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from magnet_st.precision import PRECISIONS
 from magnet_st.training.recipes import RECIPES
 from magnet_st.training.train import TrainConfig, train
 
@@ -33,6 +34,12 @@ def add_training_arguments(parser: argparse.ArgumentParser, defaults: TrainConfi
     parser.add_argument("--lora-r", type=int, default=d.lora_r, help="LoRA rank (default: %(default)s)")
     parser.add_argument("--gradient-checkpointing", action="store_true")
     parser.add_argument(
+        "--precision",
+        default=d.precision,
+        choices=PRECISIONS,
+        help="auto: bf16 mixed precision on GPUs that support it, fp32 on CPUs (default: %(default)s)",
+    )
+    parser.add_argument(
         "--save-steps", type=int, default=d.save_steps, help="checkpoint every N steps (default: %(default)s)"
     )
     parser.add_argument("--logging-steps", type=int, default=d.logging_steps, help="(default: %(default)s)")
@@ -60,6 +67,7 @@ def config_from_args(args: argparse.Namespace, data: str, output_dir: str, **ext
         lora=not args.full_finetune,
         lora_r=args.lora_r,
         gradient_checkpointing=args.gradient_checkpointing,
+        precision=args.precision,
         save_steps=args.save_steps,
         logging_steps=args.logging_steps,
         seed=args.seed,
@@ -71,7 +79,7 @@ def config_from_args(args: argparse.Namespace, data: str, output_dir: str, **ext
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("train", help="adapt a decoder with MAGNET (or another recipe)")
+    parser = subparsers.add_parser("train")
     parser.add_argument("--data", required=True, help="a .txt file (one text per line) or a CSV/JSON/Parquet file")
     parser.add_argument("--output", required=True, help="folder for the adapted model")
     parser.add_argument("--text-column", default="text", help="text column of a table file (default: %(default)s)")

@@ -8,7 +8,6 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
 from sentence_transformers import SentenceTransformerTrainingArguments
 from transformers import set_seed
 
@@ -17,6 +16,7 @@ from magnet_st.data.texts import drop_short_texts, load_texts
 from magnet_st.lora import add_lora, default_lora_config, has_lora, merge_lora
 from magnet_st.losses import MagnetLoss
 from magnet_st.model import MagnetSentenceTransformer, load_model
+from magnet_st.precision import check_precision, training_precision
 from magnet_st.training.recipes import get_recipe
 from magnet_st.training.trainer import MagnetTrainer
 from magnet_st.validation import check_positive_int
@@ -55,6 +55,7 @@ class TrainConfig:
     overwrite: bool = False
     keep_checkpoints: bool = False
     drop_cut_last_line: bool = False
+    precision: str = "auto"  # "bf16" mixed precision, "fp32", or "auto" (magnet_st.precision)
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "batch_size", "max_seq_length", "logging_steps", "save_steps", "lora_r"):
@@ -62,6 +63,7 @@ class TrainConfig:
         check_positive_int(self.max_texts, "max_texts", allow_none=True)
         if self.learning_rate <= 0:
             raise ValueError(f"`learning_rate` must be > 0, got {self.learning_rate!r}.")
+        check_precision(self.precision)
 
     def checkpoint_dir(self) -> Path:
         output = Path(self.output_dir)
@@ -123,7 +125,9 @@ def build_trainer(config: TrainConfig, callbacks: list | None = None) -> MagnetT
         save_total_limit=2,
         seed=config.seed,
         data_seed=config.seed,
-        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        bf16=training_precision(model.device, config.precision) == "bf16",
+        use_cpu=model.device.type == "cpu",  # the Trainer refuses bf16 on a CPU unless told it is one
+        dataloader_pin_memory=model.device.type == "cuda",  # pinning helps only copies to a GPU
         dataloader_drop_last=True,  # a batch of one has no contrastive negatives
         report_to="none",
         disable_tqdm=False,
