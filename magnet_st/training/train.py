@@ -103,7 +103,7 @@ def build_trainer(config: TrainConfig, callbacks: list | None = None) -> MagnetT
         set_seed(config.seed)  # LoRA's random init: the same run twice gives the same model
         add_lora(model, default_lora_config(r=config.lora_r))
     if config.gradient_checkpointing:
-        model.decoder.causal_lm.gradient_checkpointing_enable()
+        model.decoder.causal_lm.activation_checkpointing_enable()
         if config.lora:
             model.decoder.causal_lm.enable_input_require_grads()
     first = recipe.weights_at(0.0)
@@ -125,6 +125,7 @@ def build_trainer(config: TrainConfig, callbacks: list | None = None) -> MagnetT
         data_seed=config.seed,
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
         dataloader_drop_last=True,  # a batch of one has no contrastive negatives
+        dataloader_pin_memory=torch.cuda.is_available(),  # pinning only serves copies to a GPU
         report_to="none",
         disable_tqdm=False,
     )
@@ -155,6 +156,7 @@ def train(config: TrainConfig, callbacks: list | None = None) -> MagnetSentenceT
         log = {
             "config": asdict(config),
             "recipe": trainer.recipe.name,
+            "steps": trainer.state.global_step,  # a time budget may end the run before config.max_steps
             "log_history": trainer.state.log_history,
         }
         (Path(config.output_dir) / "training_log.json").write_text(json.dumps(log, indent=2, default=str))
