@@ -364,3 +364,14 @@ def test_base_scores_are_computed_once_per_base_and_settings(tiny_decoder_dir, t
     assert not cached and len(calls) == 8 and calls[-1][2:] == (20, 32)
     _, cached = quickstart.unadapted_scores(tiny_decoder_dir, None, 30, 24)  # other length: rescored
     assert not cached and len(calls) == 12 and calls[-1][3] == 24
+
+
+def test_return_freed_memory_sets_glibc_thresholds_or_says_it_cannot():
+    import ctypes.util
+
+    from magnet_st.training.memory import return_freed_memory_eagerly
+
+    applied = return_freed_memory_eagerly()
+    assert isinstance(applied, bool)
+    if sys.platform.startswith("linux") and "libc.so.6" in (ctypes.util.find_library("c") or ""):
+        assert applied

@@ -22,7 +22,8 @@ QUICKSTART = TrainConfig(
     max_seq_length=48,
     save_steps=20,
     logging_steps=5,
-    gradient_checkpointing=True,  # keeps one layer's activations at a time: a third of the memory
+    gradient_checkpointing=True,  # keeps one layer's activations at a time
+    return_freed_memory=True,  # and their pages go back to the system once freed
 )
 DEFAULT_TIME_BUDGET_MINUTES = 15.0
 LONGER_BUDGET_MINUTES = 60.0

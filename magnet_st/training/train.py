@@ -17,6 +17,7 @@ from magnet_st.data.texts import drop_short_texts, load_texts
 from magnet_st.lora import add_lora, default_lora_config, has_lora, merge_lora
 from magnet_st.losses import MagnetLoss
 from magnet_st.model import MagnetSentenceTransformer, load_model
+from magnet_st.training.memory import return_freed_memory_eagerly
 from magnet_st.training.recipes import get_recipe
 from magnet_st.training.trainer import MagnetTrainer
 from magnet_st.validation import check_positive_int
@@ -47,6 +48,7 @@ class TrainConfig:
     lora: bool = True
     lora_r: int = 16
     gradient_checkpointing: bool = False
+    return_freed_memory: bool = False  # glibc: hand freed activation pages back at once (training/memory.py)
     warmup_ratio: float = 0.05
     logging_steps: int = 10
     save_steps: int = 50
@@ -102,6 +104,8 @@ def build_trainer(config: TrainConfig, callbacks: list | None = None) -> MagnetT
     if config.lora:
         set_seed(config.seed)  # LoRA's random init: the same run twice gives the same model
         add_lora(model, default_lora_config(r=config.lora_r))
+    if config.return_freed_memory:
+        return_freed_memory_eagerly()
     if config.gradient_checkpointing:
         model.decoder.causal_lm.activation_checkpointing_enable()
         if config.lora:
