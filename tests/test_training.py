@@ -182,8 +182,10 @@ def test_loss_curves_drop_objectives_a_stage_switched_off(tmp_path):
     assert plot_loss_curves(history, tmp_path / "curves.png").stat().st_size > 1000
 
 
-def test_quickstart_runs_end_to_end(tiny_decoder_dir, tmp_path, capsys):
+def test_quickstart_runs_end_to_end(tiny_decoder_dir, tmp_path, capsys, monkeypatch):
     from magnet_st.cli import main
+
+    monkeypatch.setenv("MAGNET_ST_CACHE", str(tmp_path / "cache"))  # the base scores are cached there
 
     output = tmp_path / "magnet-tiny"
     argv = ["quickstart", "--base", tiny_decoder_dir, "--output", str(output), "--steps", "2", "--batch-size", "4"]
@@ -192,6 +194,8 @@ def test_quickstart_runs_end_to_end(tiny_decoder_dir, tmp_path, capsys):
     assert "unadapted, causal/mean" in printed and "-> MAGNET" in printed
     assert "chosen automatically): My friends and I went to the beach" in printed
     assert "generate: The capital of France is" in printed
+    assert "s/step measured" not in printed  # --steps: a fixed count, no time budget
+    assert json.loads((output / "training_log.json").read_text())["steps"] == 2
     from sentence_transformers import SentenceTransformer
 
     assert SentenceTransformer(str(output)).encode(["works in plain sentence-transformers"]).shape == (1, 64)
@@ -225,3 +229,149 @@ def test_trainer_keeps_recipe_and_export_length_as_its_own_state(tiny_decoder_di
     schedules = [c for c in trainer.callback_handler.callbacks if isinstance(c, RecipeScheduleCallback)]
     assert len(schedules) == 1 and schedules[0].loss is trainer.loss and schedules[0].recipe is trainer.recipe
     assert not [name for name in vars(trainer) if name.startswith("magnet")]
+
+
+# -- time budget ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "budget, elapsed, done, per_step, bounds, expected",
+    [
+        (900, 40, 4, 10.0, {}, 90),  # 860 s left / 10 s -> 86 more
+        (900, 40, 4, 7.5, {}, 118),  # floor: a step that would end past the budget is not started
+        (900, 950, 4, 10.0, {}, 4),  # already over: the steps done stay
+        (900, 40, 4, 10.0, {"min_steps": 200}, 200),
+        (900, 0, 0, 0.001, {"max_steps": 1000}, 1000),
+    ],
+)
+def test_steps_within_budget(budget, elapsed, done, per_step, bounds, expected):
+    from magnet_st.training.budget import steps_within_budget
+
+    assert steps_within_budget(budget, elapsed, done, per_step, **bounds) == expected
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Tick(TrainerCallback):
+    """Each training step takes `seconds` on the fake clock (runs before the budget callback)."""
+
+    def __init__(self, clock: FakeClock, seconds: float) -> None:
+        self.clock, self.seconds = clock, seconds
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.clock.now += self.seconds
+
+
+class LearningRates(TrainerCallback):
+    def __init__(self) -> None:
+        self.rates: list[float] = []
+
+    def on_step_end(self, args, state, control, lr_scheduler=None, **kwargs):
+        self.rates.append(lr_scheduler.get_last_lr()[0])
+
+
+def test_time_budget_sizes_the_run_and_its_schedule_with_a_fake_clock(tiny_decoder_dir, data_file, tmp_path):
+    from transformers import get_linear_schedule_with_warmup
+
+    from magnet_st.training.budget import BUDGET_STEP_CAP, TimeBudgetCallback
+
+    clock, estimates, rates = FakeClock(), [], LearningRates()
+    budget = TimeBudgetCallback(
+        20.0, warmup_ratio=0.2, planned_steps=6, measure_steps=3, report=estimates.append, clock=clock
+    )
+    output = tmp_path / "budgeted"
+    cfg = config(tiny_decoder_dir, data_file, output, max_steps=BUDGET_STEP_CAP, warmup_ratio=0.2, save_steps=100)
+    train(cfg, callbacks=[Tick(clock, 2.0), budget, rates])
+    # step 1 ends at 2 s (not measured), steps 2-4 take 6 s: 2 s/step; 12 s left -> 6 more steps
+    assert len(estimates) == 1 and estimates[0].seconds_per_step == 2.0 and estimates[0].total_steps == 10
+    assert "2.0 s/step measured over the first 3 steps -> 10 steps fit in" in estimates[0].describe()
+    assert json.loads((output / "training_log.json").read_text())["steps"] == 10
+    # The learning rate follows a linear schedule planned for 6 steps, then re-targeted to 10 after step 4.
+    import torch
+
+    def linear_rates(total: int) -> list[float]:
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg.learning_rate)
+        schedule = get_linear_schedule_with_warmup(optimizer, int(0.2 * total), total)
+        values = []
+        for _ in range(total):
+            optimizer.step()
+            schedule.step()
+            values.append(schedule.get_last_lr()[0])
+        return values
+
+    expected = linear_rates(6)[:4] + linear_rates(10)[4:]
+    np.testing.assert_allclose(rates.rates, expected, rtol=1e-6, atol=1e-12)
+    assert rates.rates[-1] == 0.0  # the schedule ends at the final step
+
+
+def test_time_budget_checks_its_arguments():
+    from magnet_st.training.budget import TimeBudgetCallback
+
+    with pytest.raises(ValueError, match="`budget_seconds` must be > 0"):
+        TimeBudgetCallback(0, warmup_ratio=0.05, planned_steps=80)
+    with pytest.raises(ValueError, match="`measure_steps` must be a positive integer"):
+        TimeBudgetCallback(60, warmup_ratio=0.05, planned_steps=80, measure_steps=0)
+
+
+def test_quickstart_defaults_to_a_time_budget_and_checks_its_flags(capsys):
+    from magnet_st.cli import build_parser, main
+
+    args = build_parser().parse_args(["quickstart"])
+    assert args.steps is None and args.time_budget == 15.0 and args.gradient_checkpointing
+    assert build_parser().parse_args(["quickstart", "--steps", "7"]).steps == 7
+    assert not build_parser().parse_args(["quickstart", "--no-gradient-checkpointing"]).gradient_checkpointing
+    for flag, value in (("--time-budget", "0"), ("--time-budget", "-3"), ("--sts-pairs", "0")):
+        assert main(["quickstart", flag, value]) == 2
+        error = capsys.readouterr().err
+        assert flag.lstrip("-").replace("-", "_") in error.replace("-", "_") and "Traceback" not in error
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["quickstart", "--time-budget", "soon"])
+
+
+def test_base_scores_are_computed_once_per_base_and_settings(tiny_decoder_dir, tmp_path, monkeypatch):
+    from magnet_st.cli import quickstart
+
+    monkeypatch.setenv("MAGNET_ST_CACHE", str(tmp_path / "cache"))
+    calls = []
+
+    def fake_scorer(model, data_dir, pairs):
+        calls.append((model.decoder.attention_mode, model[1].pooling_mode, pairs, model.max_seq_length))
+        return float(len(calls))
+
+    monkeypatch.setattr(quickstart, "stsb_dev_spearman", fake_scorer)
+    first, cached = quickstart.unadapted_scores(tiny_decoder_dir, None, 30, 32)
+    assert (
+        not cached
+        and len(calls) == 4
+        and first
+        == {"bidirectional/lasttoken": 1.0, "bidirectional/mean": 2.0, "causal/lasttoken": 3.0, "causal/mean": 4.0}
+    )
+    assert {call[:2] for call in calls} == {
+        ("bidirectional", "lasttoken"),
+        ("bidirectional", "mean"),
+        ("causal", "lasttoken"),
+        ("causal", "mean"),
+    }
+    again, cached = quickstart.unadapted_scores(tiny_decoder_dir, None, 30, 32)
+    assert cached and again == first and len(calls) == 4  # not rescored
+    _, cached = quickstart.unadapted_scores(tiny_decoder_dir, None, 20, 32)  # other pairs count: rescored
+    assert not cached and len(calls) == 8 and calls[-1][2:] == (20, 32)
+    _, cached = quickstart.unadapted_scores(tiny_decoder_dir, None, 30, 24)  # other length: rescored
+    assert not cached and len(calls) == 12 and calls[-1][3] == 24
+
+
+def test_return_freed_memory_sets_glibc_thresholds_or_says_it_cannot():
+    import ctypes.util
+
+    from magnet_st.training.memory import return_freed_memory_eagerly
+
+    applied = return_freed_memory_eagerly()
+    assert isinstance(applied, bool)
+    if sys.platform.startswith("linux") and "libc.so.6" in (ctypes.util.find_library("c") or ""):
+        assert applied

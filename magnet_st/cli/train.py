@@ -32,7 +32,12 @@ def add_training_arguments(parser: argparse.ArgumentParser, defaults: TrainConfi
     parser.add_argument("--max-texts", type=int, default=d.max_texts, help="use only the first N texts")
     parser.add_argument("--full-finetune", action="store_true", help="train all weights instead of LoRA")
     parser.add_argument("--lora-r", type=int, default=d.lora_r, help="LoRA rank (default: %(default)s)")
-    parser.add_argument("--gradient-checkpointing", action="store_true")
+    parser.add_argument(
+        "--gradient-checkpointing",
+        action=argparse.BooleanOptionalAction,
+        default=d.gradient_checkpointing,
+        help="recompute activations in the backward pass: less memory (default: %(default)s)",
+    )
     parser.add_argument(
         "--precision",
         default=d.precision,

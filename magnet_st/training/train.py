@@ -17,6 +17,7 @@ from magnet_st.lora import add_lora, default_lora_config, has_lora, merge_lora
 from magnet_st.losses import MagnetLoss
 from magnet_st.model import MagnetSentenceTransformer, load_model
 from magnet_st.precision import check_precision, training_precision
+from magnet_st.training.memory import return_freed_memory_eagerly
 from magnet_st.training.recipes import get_recipe
 from magnet_st.training.trainer import MagnetTrainer
 from magnet_st.validation import check_positive_int
@@ -47,6 +48,7 @@ class TrainConfig:
     lora: bool = True
     lora_r: int = 16
     gradient_checkpointing: bool = False
+    return_freed_memory: bool = False  # glibc: hand freed activation pages back at once (training/memory.py)
     warmup_ratio: float = 0.05
     logging_steps: int = 10
     save_steps: int = 50
@@ -104,8 +106,10 @@ def build_trainer(config: TrainConfig, callbacks: list | None = None) -> MagnetT
     if config.lora:
         set_seed(config.seed)  # LoRA's random init: the same run twice gives the same model
         add_lora(model, default_lora_config(r=config.lora_r))
+    if config.return_freed_memory:
+        return_freed_memory_eagerly()
     if config.gradient_checkpointing:
-        model.decoder.causal_lm.gradient_checkpointing_enable()
+        model.decoder.causal_lm.activation_checkpointing_enable()
         if config.lora:
             model.decoder.causal_lm.enable_input_require_grads()
     first = recipe.weights_at(0.0)
@@ -159,6 +163,7 @@ def train(config: TrainConfig, callbacks: list | None = None) -> MagnetSentenceT
         log = {
             "config": asdict(config),
             "recipe": trainer.recipe.name,
+            "steps": trainer.state.global_step,  # a time budget may end the run before config.max_steps
             "log_history": trainer.state.log_history,
         }
         (Path(config.output_dir) / "training_log.json").write_text(json.dumps(log, indent=2, default=str))
