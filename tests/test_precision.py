@@ -88,7 +88,7 @@ def test_cli_precision_flag_reaches_the_config_and_rejects_bad_values(capsys):
     from magnet_st.cli.train import config_from_args
 
     parser = build_parser()
-    for command in (["train", "--data", "t.txt", "--output", "out"], ["quickstart"]):
+    for command in (["train", "--data", "t.txt", "--output", "out"], ["quickstart", "--steps", "10"]):
         args = parser.parse_args(command)
         assert config_from_args(args, "t.txt", "out").precision == "auto"
         args = parser.parse_args([*command, "--precision", "fp32"])
