@@ -30,6 +30,7 @@ from sentence_transformers import SentenceTransformer
 from magnet_st import load_model
 from magnet_st.data.paths import dataset_file
 from magnet_st.data.sts import read_stsb
+from magnet_st.precision import describe_cpu
 
 
 def throughput(encode, sentences: list[str], rounds: int) -> float:
@@ -87,16 +88,6 @@ def compare_plain(args: argparse.Namespace, sentences: list[str]) -> None:
     print("ratio = magnet_st throughput / plain sentence-transformers throughput (1.0 = same speed)")
 
 
-def cpu_description() -> str:
-    name = next(
-        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "unknown"
-    )
-    capability = torch.backends.cpu.get_cpu_capability()
-    flags = open("/proc/cpuinfo").read().split()
-    native_bf16 = "avx512_bf16" in flags or "amx_bf16" in flags
-    return f"cpu={name!r} capability={capability} avx512={'AVX512' in capability} native_bf16={native_bf16}"
-
-
 def compare_backends(args: argparse.Namespace, sentences: list[str], pairs: dict[str, list]) -> None:
     import onnxruntime
 
@@ -128,7 +119,7 @@ def compare_backends(args: argparse.Namespace, sentences: list[str], pairs: dict
 
     gold = pairs["score"]
     print(f"model={args.model} sentences={len(sentences)} batch_size={args.batch_size} threads={args.threads}")
-    print(cpu_description())
+    print(describe_cpu())
     print(f"export (fp32 + int8) took {export_seconds:.0f} s; int8 file: {quantized_file_name()}")
     print(f"STS-B test: {len(gold)} pairs, {len(unique)} sentences")
     base = statistics.median(speeds["torch fp32"])

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import platform
 import statistics
 import time
 
@@ -24,19 +23,7 @@ from magnet_st.data.paths import dataset_file
 from magnet_st.data.texts import load_texts
 from magnet_st.lora import add_lora
 from magnet_st.losses import MagnetLoss
-from magnet_st.precision import cpu_flags, cpu_has_native_bf16, training_precision
-
-
-def cpu_description() -> str:
-    model_name = next(
-        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-        platform.processor(),
-    )
-    flags = cpu_flags()
-    return (
-        f"{model_name}; torch capability {torch.backends.cpu.get_cpu_capability()}; "
-        f"avx512f={'avx512f' in flags} avx512_bf16={'avx512_bf16' in flags} amx_bf16={'amx_bf16' in flags}"
-    )
+from magnet_st.precision import cpu_has_native_bf16, describe_cpu, training_precision
 
 
 def main() -> None:
@@ -84,7 +71,7 @@ def main() -> None:
                 seconds[name].append(time.perf_counter() - began)
 
     fp32_s, bf16_s = statistics.median(seconds["fp32"]), statistics.median(seconds["bf16"])
-    print(f"CPU: {cpu_description()}")
+    print(f"CPU: {describe_cpu()}")
     print(f"model={args.model} LoRA batch={args.batch_size} seq_len={args.seq_len} threads={args.threads}")
     print(f"fp32 step: {fp32_s:6.2f} s   bf16 autocast step: {bf16_s:6.2f} s   speed bf16/fp32: {fp32_s / bf16_s:.2f}x")
     for name in ("fp32", "bf16"):

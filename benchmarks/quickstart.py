@@ -89,7 +89,7 @@ def main() -> None:
     if args.worker:
         worker(args.steps)
         return
-    import torch
+    from magnet_st.precision import describe_cpu
 
     results: dict[str, list[dict]] = {"before": [], "after": []}
     with tempfile.TemporaryDirectory() as before_source:
@@ -97,7 +97,7 @@ def main() -> None:
         for _ in range(args.rounds):
             for side, source in (("before", Path(before_source)), ("after", REPO)):
                 results[side].append(run_side(source, args.steps, args.threads))
-    print(f"CPU capability: {torch.backends.cpu.get_cpu_capability()}, {args.threads} threads, {args.steps} steps/side")
+    print(f"CPU: {describe_cpu()}; {args.threads} threads, {args.steps} steps/side")
     summary = {}
     for side, runs in results.items():
         peak = max(run["peak_gb"] for run in runs)

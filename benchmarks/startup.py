@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from magnet_st.precision import cpu_model_name
+
 TARGETS = {"--help": 1.0, "encode --help": 3.0, "encode: first line": 3.0}
 
 
@@ -68,7 +70,7 @@ def main() -> None:
             for label, checkout in checkouts.items():  # alternating: load changes hit both alike
                 best[name, label] = min(best[name, label], timed_run(arguments, checkout)[which])
 
-    print(f"CPU: {cpu_model()}; {os.cpu_count()} cores; best of {args.runs} runs; model for encode: {args.model}")
+    print(f"CPU: {cpu_model_name()}; {os.cpu_count()} cores; best of {args.runs} runs; model for encode: {args.model}")
     for name in commands:
         line = f"{name:20s} {best[name, 'this']:6.2f} s"
         if name in TARGETS:
@@ -76,18 +78,6 @@ def main() -> None:
         if args.compare_with:
             line += f"  other checkout {best[name, 'other']:6.2f} s, speed-up {best[name, 'other'] / best[name, 'this']:.1f}x"
         print(line)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":

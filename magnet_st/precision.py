@@ -41,6 +41,32 @@ def cpu_flags(cpuinfo: Path | None = None) -> frozenset[str]:
     return frozenset()
 
 
+def cpu_model_name(cpuinfo: Path | None = None) -> str:
+    """The CPU's model name as the kernel reports it, else `platform.processor()`."""
+    try:
+        for line in (cpuinfo or CPUINFO).read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                return value.strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"
+
+
+def describe_cpu() -> str:
+    """One line for benchmark output: model name, torch's capability level, AVX-512 and native bf16."""
+    import torch
+
+    flags = cpu_flags()
+    avx512 = "avx512f" in flags or torch.backends.cpu.get_cpu_capability().upper().startswith("AVX512")
+    return (
+        f"{cpu_model_name()}; torch capability {torch.backends.cpu.get_cpu_capability()}; "
+        f"AVX-512 {'yes' if avx512 else 'no'}; native bf16 {'yes' if cpu_has_native_bf16() else 'no'}"
+    )
+
+
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bf16 in hardware, checked at run time."""
     import torch

@@ -21,6 +21,7 @@ from magnet_st.attention import AttentionMode
 from magnet_st.decoding import eval_mode
 from magnet_st.modules.decoder import MagnetDecoder
 from magnet_st.persistence import exportable_model, is_saved_magnet_model
+from magnet_st.precision import cpu_flags
 
 ONNX_FOLDER = "onnx"
 FP32_FILE = f"{ONNX_FOLDER}/model.onnx"
@@ -45,10 +46,7 @@ def quantization_target() -> str:
     """The instruction set the int8 file is made for: "arm64", "avx512_vnni", "avx512" or "avx2"."""
     if platform.machine().lower() in ("arm64", "aarch64"):
         return "arm64"
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:  # not Linux: fall back on what torch detected
-        flags = [torch.backends.cpu.get_cpu_capability().lower()]
+    flags = cpu_flags() or {torch.backends.cpu.get_cpu_capability().lower()}  # no /proc/cpuinfo: torch's view
     if "avx512_vnni" in flags:
         return "avx512_vnni"
     return "avx512" if any(flag.startswith("avx512") for flag in flags) else "avx2"
