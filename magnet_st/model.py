@@ -27,6 +27,7 @@ from magnet_st.persistence import (
     saved_settings,
     write_plain_module_types,
 )
+from magnet_st.pretrained import PRETRAINED_MODELS, pretrained_model_folder
 from magnet_st.validation import check_texts
 
 SENTENCE_PROMPT = "Given the sentence, find its representation: "
@@ -114,8 +115,8 @@ def load_model(
     """Load a MAGNET sentence-transformers model.
 
     Args:
-        name_or_path: An embedded base model name (e.g. "smollm2-135m"), a local Hugging Face decoder
-            folder, or a folder saved by `model.save()`.
+        name_or_path: A pretrained MAGNET model name ("magnet-smollm2-135m"), an embedded base model name
+            ("smollm2-135m", unadapted), a local Hugging Face decoder folder, or a folder saved by `model.save()`.
         pooling: "lasttoken" (the paper's final-token state, default) or "mean". Only for a new model.
         prompt: Instruction prepended to every text when encoding (sentence-transformers' prompt
             mechanism, prompt name "sentence"); None for no prompt. Only for a new model.
@@ -139,6 +140,8 @@ def load_model(
             model_kwargs=model_kwargs,
         )
     path = Path(name_or_path).expanduser()
+    if str(name_or_path) in PRETRAINED_MODELS:
+        path = pretrained_model_folder(str(name_or_path))
     if str(name_or_path) not in EMBEDDED_MODELS and is_saved_magnet_model(path):
         for option, value in (("pooling", pooling), ("append_eos", None if append_eos else False)):
             if value is not None:

@@ -150,3 +150,51 @@ def test_unknown_objective_and_tiny_contrastive_batch(tiny_model):
     assert MagnetLoss.for_objectives(tiny_model, ["msg"]).weights == {"mntp": 0.0, "sscl": 0.0, "msg": 1.0}
     with pytest.raises(ValueError, match="at least 2 texts per batch"):
         SSCLLoss(tiny_model)([tiny_model.decoder.preprocess(TEXTS[:1])])
+
+
+@pytest.mark.parametrize("scope, span_pass", [("contrastive", 0.0), ("all", 0.3)])
+def test_attention_dropout_scope(tiny_model, scope, span_pass):
+    # Read the dropout each attention layer holds while it runs, per pass.
+    loss = MagnetLoss(tiny_model, dropout=0.3, dropout_scope=scope)
+    seen: list[float] = []
+    hooks = [m.register_forward_pre_hook(lambda m, a: seen.append(m.attention_dropout)) for m in loss.attention_modules]
+    features = [tiny_model.decoder.preprocess(TEXTS)]
+    try:
+        loss.masked_span_losses(loss.sample_view(features[0]))
+        span_seen, seen[:] = list(seen), []
+        loss.contrastive_loss(features)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert span_seen and set(span_seen) == {span_pass}
+    assert seen and set(seen) == {0.3}
+    with pytest.raises(ValueError, match="`dropout_scope` must be one of"):
+        MagnetLoss(tiny_model, dropout_scope="mntp")
+
+
+def test_sentence_tables_find_sentence_starts(tiny_model):
+    from magnet_st.data.views import sentence_starts
+
+    loss = MagnetLoss(tiny_model)
+    tokenizer = tiny_model.decoder.tokenizer
+    features = tiny_model.decoder.preprocess(["Tom went home. He slept! Then? No."])
+    starts = sentence_starts(features["input_ids"], loss.ends_sentence, loss.starts_word)[0]
+    words = [tokenizer.decode(features["input_ids"][0, p]).strip() for p in starts.nonzero().flatten().tolist()]
+    assert words == ["He", "Then", "No"]
+
+
+def test_activation_checkpointing_recomputes_each_pass_under_its_own_dropout(tiny_decoder_dir):
+    from magnet_st import load_model
+
+    def gradients(checkpointing: bool) -> torch.Tensor:
+        model = load_model(tiny_decoder_dir, device="cpu")
+        loss = MagnetLoss(model, dropout=0.3, views=ViewConfig(seed=1))
+        if checkpointing:
+            context = {"use_reentrant": False, "context_fn": loss.checkpoint_context}
+            model.decoder.causal_lm.activation_checkpointing_enable(context)
+        model.train()
+        torch.manual_seed(0)
+        sum(loss([model.decoder.preprocess(TEXTS)]).values()).backward()
+        return model.decoder.causal_lm.get_input_embeddings().weight.grad
+
+    torch.testing.assert_close(gradients(True), gradients(False), atol=1e-5, rtol=1e-4)

@@ -101,3 +101,49 @@ def test_text_too_short_for_a_span_is_named():
 def test_bad_view_options(options, message):
     with pytest.raises(ValueError, match=message):
         ViewConfig(**options)
+
+
+def test_sentence_spans_cover_one_whole_later_sentence():
+    # Rows with sentence starts at known positions; an independent check of the span against them.
+    lengths = [20, 20, 9]
+    ids, mask = random_batch(lengths, seed=3)
+    starts = torch.zeros_like(ids, dtype=torch.bool)
+    starts[0, [6, 13]] = True  # sentences [0, 6), [6, 13), [13, 20)
+    starts[1, 10] = True  # sentences [0, 10), [10, 20)
+    seen = set()
+    for seed in range(40):
+        view = make_masked_span_view(
+            ids,
+            mask,
+            config=ViewConfig(sentence_span_rate=1.0, pure_lm_rate=0.0),
+            mask_token_id=7,
+            vocab_size=500,
+            special_ids=SPECIAL,
+            generator=torch.Generator().manual_seed(seed),
+            sentence_start_mask=starts,
+        )
+        spans = [tuple(view.span_mask[row].nonzero().flatten().tolist()) for row in range(2)]
+        assert spans[0] in (tuple(range(6, 13)), tuple(range(13, 20)))
+        assert spans[1] == tuple(range(10, 20))
+        seen.add(spans[0])
+        assert view.span_mask[2].sum() >= 1  # a one-sentence text falls back to token spans
+    assert len(seen) == 2  # both later sentences get drawn
+
+
+def test_sentence_span_rate_zero_keeps_token_spans():
+    ids, mask = random_batch([30], seed=1)
+    starts = torch.zeros_like(ids, dtype=torch.bool)
+    starts[0, 12] = True
+    common = dict(mask_token_id=7, vocab_size=500, special_ids=SPECIAL)
+    with_starts = make_masked_span_view(
+        ids,
+        mask,
+        config=ViewConfig(sentence_span_rate=0.0),
+        generator=torch.Generator().manual_seed(5),
+        sentence_start_mask=starts,
+        **common,
+    )
+    without = make_masked_span_view(
+        ids, mask, config=ViewConfig(sentence_span_rate=0.0), generator=torch.Generator().manual_seed(5), **common
+    )
+    assert torch.equal(with_starts.span_mask, without.span_mask)

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("generate", "continue a prompt left to right (causal attention)"),
     "tag": ("tag", "tag words (NER, chunking, POS) with a saved MAGNET tagger"),
     "eval": ("eval", "evaluate models on every MAGNET claim (sentence, word, infilling, generation, knowledge)"),
+    "export": ("export_model", "write a pretrained or saved MAGNET model as a plain sentence-transformers folder"),
     "export-onnx": ("export", "export a saved MAGNET model to ONNX (fp32 and int8)"),
 }
 # A subcommand whose arguments need the heavy libraries says so on stderr when loading takes longer than this.

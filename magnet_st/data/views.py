@@ -27,6 +27,8 @@ class ViewConfig:
         long_span_length: On long texts each span is clamped to this length range (tokens).
         long_text_tokens: Texts with at least this many tokens count as long.
         pure_lm_rate: Fraction of texts that are all span: plain left-to-right LM examples.
+        sentence_span_rate: Fraction of multi-sentence texts whose one span is a whole sentence (not the
+            first), as infilling a missing sentence between others is used; needs the batch's sentence starts.
         mask_token: The token that replaces masked context ("_" as LLM2Vec does for Llama).
         seed: Seed of the sampler, so views are reproducible.
     """
@@ -39,11 +41,12 @@ class ViewConfig:
     long_span_length: tuple[int, int] = (8, 32)
     long_text_tokens: int = 64
     pure_lm_rate: float = 0.1
+    sentence_span_rate: float = 0.5
     mask_token: str = "_"
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("mask_rate", "mask_token_rate", "random_token_rate", "pure_lm_rate"):
+        for name in ("mask_rate", "mask_token_rate", "random_token_rate", "pure_lm_rate", "sentence_span_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"`{name}` must be in [0, 1], got {value!r}.")
@@ -123,6 +126,23 @@ def sample_spans(length: int, config: ViewConfig, generator: torch.Generator) ->
     return spans
 
 
+def sentence_span(starts: list[int], length: int, generator: torch.Generator) -> tuple[int, int]:
+    """One whole sentence, other than the first, as (start, end): from its start to the next start or the end."""
+    index = _randint(generator, 0, len(starts) - 1)
+    end = starts[index + 1] if index + 1 < len(starts) else length
+    return starts[index], end
+
+
+def sentence_starts(input_ids: torch.Tensor, ends_sentence: torch.Tensor, starts_word: torch.Tensor) -> torch.Tensor:
+    """(B, T) bool: True where a token opens a new sentence (the previous token ends one, this one starts a word).
+
+    `ends_sentence` and `starts_word` are (V,) bool tables over the vocabulary.
+    """
+    starts = torch.zeros_like(input_ids, dtype=torch.bool)  # (B, T); position 0 never opens a *later* sentence
+    starts[:, 1:] = ends_sentence[input_ids[:, :-1]] & starts_word[input_ids[:, 1:]]
+    return starts
+
+
 def make_masked_span_view(
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor,
@@ -132,8 +152,13 @@ def make_masked_span_view(
     vocab_size: int,
     special_ids: set[int],
     generator: torch.Generator,
+    sentence_start_mask: torch.Tensor | None = None,
 ) -> MaskedSpanView:
-    """Sample the MAGNET view of a right-padded batch (MNTP selection, spans, pure-LM examples)."""
+    """Sample the MAGNET view of a right-padded batch (MNTP selection, spans, pure-LM examples).
+
+    `sentence_start_mask` (B, T) marks tokens that open a sentence after the first (`sentence_starts`); without
+    it, or for a text with one sentence, spans are drawn by `sample_spans` alone.
+    """
     batch, width = input_ids.shape
     device = input_ids.device
     corrupted = input_ids.clone()
@@ -152,7 +177,17 @@ def make_masked_span_view(
             span_mask[row, :length] = True  # all span: the original causal LM
             msg_labels[row, 1:length] = ids_cpu[row, 1:length]
             continue
-        for start, end in sample_spans(length, config, generator):
+        starts = [] if sentence_start_mask is None else sentence_start_mask[row, :length].nonzero().flatten().tolist()
+        if (
+            starts
+            and config.max_spans
+            and config.sentence_span_rate
+            and _uniform(generator) < config.sentence_span_rate
+        ):
+            spans = [sentence_span(starts, length, generator)]
+        else:
+            spans = sample_spans(length, config, generator)
+        for start, end in spans:
             span_mask[row, start:end] = True
             msg_labels[row, start:end] = ids_cpu[row, start:end]
         if config.mask_rate == 0:

@@ -7,7 +7,8 @@ own pooling. The trainer sums the returned parts and logs each one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
@@ -16,10 +17,11 @@ from sentence_transformers.util import get_rank, get_world_size
 from torch import nn
 from torch.nn import functional as F
 
-from magnet_st.data.views import IGNORE_INDEX, MaskedSpanView, ViewConfig, make_masked_span_view
+from magnet_st.data.views import IGNORE_INDEX, MaskedSpanView, ViewConfig, make_masked_span_view, sentence_starts
 from magnet_st.modules.decoder import MagnetDecoder
 
 OBJECTIVES = ("mntp", "sscl", "msg")
+DROPOUT_SCOPES = ("contrastive", "all")
 
 
 def next_token_loss(decoder: MagnetDecoder, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -56,8 +58,11 @@ class MagnetLoss(nn.Module):
         views: How masks and spans are sampled (`ViewConfig`).
         scale: Inverse temperature of the contrastive loss (20 = temperature 0.05).
         prompt: Instruction for the contrastive pass; defaults to the model's default prompt.
-        dropout: Attention dropout set on the decoder while training: the source of SimCSE's noise, as
-            decoders like Llama have no other dropout (0.3 as LLM2Vec's SimCSE stage; None leaves it).
+        dropout: Attention dropout of the contrastive pass: the source of SimCSE's noise, as decoders like
+            Llama have no other dropout (0.3 as LLM2Vec's SimCSE stage; None leaves the decoder's own).
+        dropout_scope: "contrastive" applies `dropout` to the contrastive pass only, so the MNTP/MSG pass (and
+            its plain-LM examples) trains without the noise it will not see at inference; "all" applies it to
+            every pass.
         gather_across_devices: Gather contrastive negatives from every process (default: when distributed).
     """
 
@@ -72,9 +77,12 @@ class MagnetLoss(nn.Module):
         scale: float = 20.0,
         prompt: str | None = None,
         dropout: float | None = 0.3,
+        dropout_scope: str = "contrastive",
         gather_across_devices: bool | None = None,
     ) -> None:
         super().__init__()
+        if dropout_scope not in DROPOUT_SCOPES:
+            raise ValueError(f"`dropout_scope` must be one of {DROPOUT_SCOPES}, got {dropout_scope!r}.")
         if not isinstance(model[0], MagnetDecoder):
             raise TypeError(
                 "`model` must be a MAGNET model from magnet_st.load_model (its first module a MagnetDecoder)."
@@ -92,10 +100,48 @@ class MagnetLoss(nn.Module):
         self.special_ids = set(decoder.tokenizer.all_special_ids)
         self.generator = torch.Generator()
         self.reseed(0)
-        if dropout is not None:
-            for module in decoder.causal_lm.modules():
-                if isinstance(getattr(module, "attention_dropout", None), float):
-                    module.attention_dropout = dropout
+        self.ends_sentence, self.starts_word = self._sentence_tables(decoder)
+        self.attention_modules = [
+            module
+            for module in decoder.causal_lm.modules()
+            if isinstance(getattr(module, "attention_dropout", None), float)
+        ]
+        own = self.attention_modules[0].attention_dropout if self.attention_modules else 0.0
+        self.contrastive_dropout = own if dropout is None else dropout
+        self.span_pass_dropout = self.contrastive_dropout if dropout_scope == "all" else own if dropout is None else 0.0
+        self.current_dropout = own
+
+    @staticmethod
+    def _sentence_tables(decoder: MagnetDecoder) -> tuple[torch.Tensor, torch.Tensor]:
+        """(V,) bool tables: tokens that end a sentence, and tokens that begin a new word (leading space)."""
+        tokenizer = decoder.tokenizer
+        pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+        texts = [tokenizer.convert_tokens_to_string([piece]) if piece else "" for piece in pieces]
+        ends = torch.tensor([text.rstrip().rstrip("\"')").endswith((".", "!", "?")) for text in texts])
+        starts = torch.tensor([text[:1].isspace() for text in texts])
+        return ends, starts
+
+    def _set_attention_dropout(self, probability: float) -> None:
+        self.current_dropout = probability
+        for module in self.attention_modules:
+            module.attention_dropout = probability
+
+    @contextlib.contextmanager
+    def _attention_dropout(self, probability: float) -> Iterator[None]:
+        saved = self.current_dropout
+        self._set_attention_dropout(probability)
+        try:
+            yield
+        finally:
+            self._set_attention_dropout(saved)
+
+    def checkpoint_context(self) -> tuple[contextlib.AbstractContextManager, contextlib.AbstractContextManager]:
+        """`context_fn` for activation checkpointing: a layer is recomputed under the dropout its forward used.
+
+        The two passes of a step use different dropout, and both are recomputed in the backward, after the
+        last forward changed it.
+        """
+        return contextlib.nullcontext(), self._attention_dropout(self.current_dropout)
 
     def _mask_token_id(self, decoder: MagnetDecoder) -> int:
         ids = decoder.tokenizer(self.views.mask_token, add_special_tokens=False)["input_ids"]
@@ -167,11 +213,13 @@ class MagnetLoss(nn.Module):
             vocab_size=decoder.config.get_text_config().vocab_size,
             special_ids=self.special_ids,
             generator=self.generator,
+            sentence_start_mask=sentence_starts(features["input_ids"].cpu(), self.ends_sentence, self.starts_word),
         )
 
     def masked_span_losses(self, view: MaskedSpanView) -> tuple[torch.Tensor, torch.Tensor]:
         """(MNTP, MSG) cross-entropies of one view, from a single hybrid forward pass."""
         features = {"input_ids": view.input_ids, "attention_mask": view.attention_mask, "span_mask": view.span_mask}
+        self._set_attention_dropout(self.span_pass_dropout)
         # Through the (possibly wrapped) model, so distributed gradient sync sees this pass.
         hidden = self.model(features, attention_mode="hybrid")["token_embeddings"]
         decoder = self.sentence_model[0]
@@ -198,6 +246,7 @@ class MagnetLoss(nn.Module):
     def embed(self, texts: list[str]) -> torch.Tensor:
         features = self.sentence_model.preprocess(texts, prompt=self.prompt or None)
         device = self.sentence_model.device
+        self._set_attention_dropout(self.contrastive_dropout)
         features = {
             key: value.to(device) if isinstance(value, torch.Tensor) else value for key, value in features.items()
         }

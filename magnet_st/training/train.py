@@ -108,12 +108,14 @@ def build_trainer(config: TrainConfig, callbacks: list | None = None) -> MagnetT
         add_lora(model, default_lora_config(r=config.lora_r))
     if config.return_freed_memory:
         return_freed_memory_eagerly()
-    if config.gradient_checkpointing:
-        model.decoder.causal_lm.activation_checkpointing_enable()
-        if config.lora:
-            model.decoder.causal_lm.enable_input_require_grads()
     first = recipe.weights_at(0.0)
     loss = MagnetLoss(model, mntp_weight=first.mntp, sscl_weight=first.sscl, msg_weight=first.msg, views=recipe.views)
+    if config.gradient_checkpointing:
+        model.decoder.causal_lm.activation_checkpointing_enable(
+            {"use_reentrant": False, "context_fn": loss.checkpoint_context}
+        )
+        if config.lora:
+            model.decoder.causal_lm.enable_input_require_grads()
     if any(stage.sscl for stage in recipe.stages) and config.batch_size < 2:
         raise ValueError("`batch_size` must be at least 2 when the recipe uses the contrastive objective.")
     if len(dataset) < config.batch_size:

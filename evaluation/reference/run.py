@@ -1,0 +1,97 @@
+"""Train the reference model `magnet-smollm2-135m` on the project's corpus, resumably.
+
+    python evaluation/reference/run.py --profile gpu   # bf16, batch 64, 2,000 steps (one H100/H200)
+    python evaluation/reference/run.py --profile cpu   # fp32 on CPUs without fast bf16, batch 16, 1,000 steps
+
+Run it again with the same --work folder to resume from the newest checkpoint. The LoRA adapter is kept at
+the config's snapshot steps (`WORK/adapters/step-N`) for learning curves, and at the end as
+`WORK/adapters/final` with the training log: what `magnet_st/pretrained/` ships.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from magnet_st.data.corpus import build_corpus
+from magnet_st.training.train import TrainConfig, train
+
+CONFIG = Path(__file__).with_name("config.json")
+
+
+class KeepAdapterSnapshots(TrainerCallback):
+    """Copy the LoRA adapter of the checkpoints saved at `steps` to `folder/step-N` (checkpoints rotate)."""
+
+    def __init__(self, steps: list[int], folder: Path) -> None:
+        self.steps = set(steps)
+        self.folder = folder
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step in self.steps:
+            checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            copy_adapter(checkpoint, self.folder / f"step-{state.global_step}")
+
+
+def copy_adapter(checkpoint: Path, target: Path) -> None:
+    """Copy the adapter files (peft format) found in a checkpoint folder to `target`."""
+    found = sorted(checkpoint.rglob("adapter_config.json"))
+    if not found:
+        raise FileNotFoundError(f"No LoRA adapter in {checkpoint}.")
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(found[0].parent, partial)
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
+
+
+def training_config(settings: dict, profile: str, work: Path) -> TrainConfig:
+    checkpoints = work / "model-checkpoints"
+    return TrainConfig(
+        data=str(work / "corpus.txt"),
+        output_dir=str(work / "model"),
+        base=settings["base"],
+        recipe=settings["recipe"],
+        learning_rate=settings["learning_rate"],
+        lora_r=settings["lora_r"],
+        warmup_ratio=settings["warmup_ratio"],
+        logging_steps=settings["logging_steps"],
+        seed=settings["seed"],
+        keep_checkpoints=True,
+        resume=checkpoints.is_dir() and any(checkpoints.glob("checkpoint-*")),
+        overwrite=True,
+        **settings["profiles"][profile],
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", required=True, choices=("gpu", "cpu", "tiny"))
+    parser.add_argument("--work", default="reference-run", help="folder for corpus, checkpoints and adapters")
+    parser.add_argument("--base", default=None, help="override the base model (the tiny profile's dry runs)")
+    parser.add_argument("--data", default=None, help="datasets folder (default: magnet_st's data resolution)")
+    args = parser.parse_args(argv)
+    settings = json.loads(CONFIG.read_text())
+    if args.base:
+        settings["base"] = args.base
+    work = Path(args.work).expanduser()
+    work.mkdir(parents=True, exist_ok=True)
+    if not (work / "corpus.txt").is_file():
+        stats = build_corpus(work / "corpus.txt", args.data)
+        (work / "corpus_stats.json").write_text(json.dumps(stats.__dict__, indent=2, default=str))
+    config = training_config(settings, args.profile, work)
+    snapshots = KeepAdapterSnapshots(settings["snapshot_steps"], work / "adapters")
+    model = train(config, callbacks=[snapshots])
+    del model
+    final = sorted(Path(config.checkpoint_dir()).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[-1]
+    copy_adapter(final, work / "adapters" / "final")
+    shutil.copy(Path(config.output_dir) / "training_log.json", work / "adapters" / "final" / "training_log.json")
+    print(f"adapter: {work / 'adapters' / 'final'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
