@@ -8,6 +8,7 @@ named by the adapter's hash: a new release of the adapter builds a new folder.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -43,6 +44,15 @@ PRETRAINED_MODELS: dict[str, PretrainedModel] = {
         description="SmolLM2-135M-Instruct adapted with the MAGNET recipe on the project's corpus (LoRA r=16)",
     ),
 }
+
+
+REFERENCE_MODEL = "magnet-smollm2-135m"
+
+
+def trained_steps(name: str) -> int | None:
+    """Training steps of a shipped adapter, from its training log."""
+    log = PRETRAINED_MODELS[name].folder / "training_log.json"
+    return json.loads(log.read_text()).get("steps") if log.is_file() else None
 
 
 def _adapter_digest(path: Path) -> str:
