@@ -125,13 +125,16 @@ def test_cli_export_tagger(exported, tmp_path, capsys):
 
 
 @pytest.mark.real_model
-def test_real_pipeline_simple_equals_predict(real_model, tmp_path):
+def test_real_pipeline_equals_predict(real_model, tmp_path):
     from magnet_st.model import MagnetSentenceTransformer
 
     model = probed(MagnetSentenceTransformer(modules=[real_model.decoder]), "first", sentences=100, steps=300)
     export_tagger(model, tmp_path / "ner")
-    tagger = pipeline("token-classification", model=str(tmp_path / "ner"), aggregation_strategy="simple")
-    texts = ["Peter Blackburn met EU officials in Brussels on Tuesday."]
-    texts += [" ".join(s.words) for s in conll2003_split(None, "test", 12)]
-    found = [pipeline_entities(tagger(text)) == entities(predict(model, text)) for text in texts]
-    assert found[0] and sum(found) >= 10, found
+    texts = [" ".join(s.words) for s in conll2003_split(None, "test", 20)]
+    expected = [entities(predict(model, text)) for text in texts]
+    first = pipeline("token-classification", model=str(tmp_path / "ner"), aggregation_strategy="first")
+    # "first" reads each word at its first token, as the tagger does; its word split is a heuristic.
+    assert sum(pipeline_entities(first(text)) == want for text, want in zip(texts, expected)) >= 18
+    simple = pipeline("token-classification", model=str(tmp_path / "ner"), aggregation_strategy="simple")
+    text = "Peter Blackburn met EU officials in Brussels on Tuesday ."
+    assert [e["entity_group"] for e in simple(text)] == [e["label"] for e in predict(model, text)[0]["entities"]]
