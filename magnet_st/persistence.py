@@ -44,6 +44,9 @@ from magnet_st.attention import AttentionMode
 MAGNET_CONFIG_FILE = "magnet_config.json"
 LORA_ADAPTER_FOLDER = "lora_adapter"
 MODULES_FILE = "modules.json"
+# Modules of other packages (a tagger's word pooling and head), kept out of modules.json: sentence-transformers
+# imports a class outside its own namespace only with trust_remote_code, so they would stop a plain load.
+EXTRA_MODULES_FILE = "magnet_modules.json"
 SETTINGS_FILE = "config_sentence_transformers.json"
 PLAIN_TRANSFORMER_TYPE = f"{Transformer.__module__}.{Transformer.__name__}"
 # What plain sentence-transformers needs to rebuild the decoder as its own `Transformer`:
@@ -120,13 +123,20 @@ def restore_adapter(decoder, folder: str | os.PathLike) -> None:
 
 # -- the model's folder ----------------------------------------------------------------------------
 def write_plain_module_types(folder: Path) -> None:
-    """Name sentence-transformers' `Transformer` for every module whose folder holds a MAGNET config."""
+    """Name `Transformer` for every module whose folder holds a MAGNET config; move other packages' modules out.
+
+    modules.json then lists only sentence-transformers' own classes, so plain `SentenceTransformer(folder)`
+    loads the encoder without trust_remote_code; magnet_st reads the rest back from magnet_modules.json.
+    """
     modules_file = folder / MODULES_FILE
-    modules = json.loads(modules_file.read_text())
-    for entry in modules:
+    modules, extra = [], []
+    for entry in json.loads(modules_file.read_text()):
         if (folder / entry["path"] / MAGNET_CONFIG_FILE).is_file():
             entry["type"] = PLAIN_TRANSFORMER_TYPE
+        (modules if entry["type"].startswith("sentence_transformers.") else extra).append(entry)
     modules_file.write_text(json.dumps(modules, indent=2))
+    if extra:
+        (folder / EXTRA_MODULES_FILE).write_text(json.dumps(extra, indent=2))
 
 
 def is_saved_magnet_model(path: Path) -> bool:
@@ -135,8 +145,11 @@ def is_saved_magnet_model(path: Path) -> bool:
 
 def load_modules(path: Path, decoder_class: type[Module], model_kwargs: dict[str, Any] | None = None) -> list[Module]:
     """The saved module list, the entry whose folder holds a MAGNET config rebuilt as `decoder_class`."""
+    entries = json.loads((path / MODULES_FILE).read_text())
+    if (path / EXTRA_MODULES_FILE).is_file():
+        entries += json.loads((path / EXTRA_MODULES_FILE).read_text())
     modules = []
-    for entry in json.loads((path / MODULES_FILE).read_text()):
+    for entry in sorted(entries, key=lambda entry: int(entry["idx"])):
         subfolder = entry["path"]
         if (path / subfolder / MAGNET_CONFIG_FILE).is_file():
             module = decoder_class.load(str(path), subfolder=subfolder, model_kwargs=model_kwargs)

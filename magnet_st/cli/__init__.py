@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("eval", "evaluate models on every MAGNET claim (sentence, word, infilling, generation, knowledge)"),
     "export": ("export_model", "write a pretrained or saved MAGNET model as a plain sentence-transformers folder"),
     "export-onnx": ("export", "export a saved MAGNET model to ONNX (fp32 and int8)"),
+    "export-tagger": ("export_tagger", "export a saved tagger as a transformers token-classification checkpoint"),
 }
 # A subcommand whose arguments need the heavy libraries says so on stderr when loading takes longer than this.
 LOADING_NOTICE_AFTER_S = 1.0

@@ -1,4 +1,4 @@
-"""results.json -> a Markdown table laid out like the paper's (one column per model) and bar charts."""
+"""results.json -> a Markdown table laid out like the paper's (one column per model); charts: `plots`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from magnet_st.data.lama import SOURCES
 from magnet_st.evaluation.parts import get_part
+from magnet_st.evaluation.plots import write_plots
 from magnet_st.evaluation.results import (
     GenerationResult,
     InfillingResult,
@@ -20,6 +21,8 @@ from magnet_st.evaluation.results import (
     SentenceResult,
     WordProbeResult,
 )
+
+__all__ = ["markdown_table", "table_rows", "write_markdown", "write_plots"]
 
 NOT_AVAILABLE = "-"
 INFILL_SETS = ("rocstories", "wikipedia")
@@ -162,38 +165,3 @@ def write_markdown(results: dict[str, Any], path: str | Path) -> Path:
     lines += ["", f"Sizes, seeds and versions are in results.json. Command: `{results.get('command') or 'n/a'}`", ""]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
-
-
-def write_plots(results: dict[str, Any], out_dir: str | Path) -> list[Path]:
-    """One grouped bar chart per claim row (bars = models); returns the PNG paths written."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out_dir = Path(out_dir)
-    for stale in out_dir.glob("plot_*.png"):  # an earlier run's plots may be numbered differently
-        stale.unlink()
-    labels = [model["label"] for model in results["models"]]
-    written = []
-    for index, (claim, cells) in enumerate(table_rows(results)):
-        parts = [cell.split(" / ") for cell in cells]
-        metric_names = claim.split(": ")[-1].split(" / ") if ":" in claim else [claim]
-        if len(metric_names) != max(len(p) for p in parts):
-            metric_names = [f"value {i + 1}" for i in range(max(len(p) for p in parts))]
-        figure, axis = plt.subplots(figsize=(1.8 + 1.4 * len(metric_names) * max(1, len(labels)) / 2, 3.2))
-        width = 0.8 / max(1, len(labels))
-        for m, (label, values) in enumerate(zip(labels, parts)):
-            numbers = [float(v) if v != NOT_AVAILABLE else 0.0 for v in values]
-            numbers += [0.0] * (len(metric_names) - len(numbers))
-            axis.bar([i + m * width for i in range(len(metric_names))], numbers, width, label=label)
-        axis.set_xticks([i + width * (len(labels) - 1) / 2 for i in range(len(metric_names))])
-        axis.set_xticklabels(metric_names, fontsize=8)
-        axis.set_title(claim, fontsize=9)
-        axis.legend(fontsize=7)
-        figure.tight_layout()
-        path = out_dir / f"plot_{index:02d}_{''.join(c if c.isalnum() else '_' for c in claim.lower())[:40]}.png"
-        figure.savefig(path, dpi=100)
-        plt.close(figure)
-        written.append(path)
-    return written

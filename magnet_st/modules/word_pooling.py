@@ -2,7 +2,9 @@
 
 A word's representation is the mean of token states over its sub-tokens. With alignment "previous"
 (MAGNET, following MNTP where the state at i-1 predicts token i) the states of positions i-1..j-1 are
-averaged for a word on positions i..j; with "own" the states i..j.
+averaged for a word on positions i..j; with "own" the states i..j; with "first" the state at i alone, the
+first-sub-token convention of BERT-style token classification, which a transformers token-classification
+checkpoint expresses exactly (`magnet_st.tagging.export`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 import torch
 from sentence_transformers.base.modules import Module
 
-ALIGNMENTS = ("previous", "own")
+ALIGNMENTS = ("previous", "own", "first")
 PREFIX_TOKENS = ("bos", "eos", "none")
 
 
@@ -29,12 +31,14 @@ def check_prefix_token(prefix_token: str) -> str:
 
 
 def word_states(token_embeddings: torch.Tensor, word_token_mask: torch.Tensor, alignment: str) -> torch.Tensor:
-    """Mean token state per word (B, W, H); "previous" reads positions shifted one to the left.
+    """Mean token state per word (B, W, H); "previous" reads positions shifted one to the left, "first" one position.
 
     `token_embeddings` is (B, T, H), `word_token_mask` (B, W, T) with True where word w has token t.
     A word starting at position 0 (no prefix token) has no previous position; it reads its own first position.
     """
     check_alignment(alignment)
+    if alignment == "first":  # only the word's first token: cumsum is 1 from it up to the next token
+        word_token_mask = word_token_mask & (word_token_mask.cumsum(-1) == 1)
     weights = word_token_mask.to(token_embeddings.dtype)  # (B, W, T)
     if alignment == "previous":
         shifted = torch.zeros_like(weights)
@@ -54,7 +58,8 @@ class WordPooling(Module):
     it passes features through, so a tagger still embeds sentences.
 
     Args:
-        alignment: "previous" (default, MAGNET: the positions before a word's sub-tokens) or "own".
+        alignment: "previous" (default, MAGNET: the positions before a word's sub-tokens), "own" (the word's
+            sub-tokens) or "first" (the word's first sub-token, as transformers' token classification reads it).
         prefix_token: Token put before every sentence so the first word has a previous position:
             "bos" (the tokenizer's BOS, else EOS), "eos" or "none". Read by the word tokenizer.
         module_input_name: Feature holding the token states.

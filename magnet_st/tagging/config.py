@@ -25,7 +25,8 @@ class TaggerConfig:
         task: Free name of the task (e.g. "ner"), kept with the head.
         scheme: "IOB2" when labels are entity spans (NER, chunking), "none" for per-word labels (POS).
         labels: Label names in output order; None takes the labels seen in the training tags.
-        alignment: "previous" (MAGNET: the states before a word's sub-tokens) or "own".
+        alignment: "previous" (MAGNET: the states before a word's sub-tokens), "own" or "first" (the word's first
+            sub-token; the one a transformers token-classification export can express).
         attention_mode: Decoder attention while tagging: "bidirectional" or "causal" (an unadapted base).
         prefix_token: Token before every sentence so the first word has a previous position: "bos", "eos", "none".
         dropout: Dropout before the head's linear layer.

@@ -187,8 +187,17 @@ def loss_curves(log_history: list[dict]) -> dict[str, list[tuple[int, float]]]:
     return curves
 
 
+def smoothed(values: list[float], weight: float = 0.6) -> list[float]:
+    """Exponential moving average with a bias correction (as TensorBoard smooths), so it starts at the data."""
+    average, result = 0.0, []
+    for count, value in enumerate(values, start=1):
+        average = weight * average + (1 - weight) * value
+        result.append(average / (1 - weight**count))
+    return result
+
+
 def plot_loss_curves(log_history: list[dict], path: str | Path, title: str = "MAGNET training") -> Path:
-    """Write a PNG of the per-objective loss curves."""
+    """Write a PNG of the per-objective loss curves: raw logged points faint, an EMA-smoothed line over them."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -200,7 +209,8 @@ def plot_loss_curves(log_history: list[dict], path: str | Path, title: str = "MA
         if name == "loss":
             continue
         steps, values = zip(*points)
-        axis.plot(steps, values, marker="o", markersize=3, label=name.upper())
+        (line,) = axis.plot(steps, smoothed(list(values)), label=f"{name.upper()} (smoothed)")
+        axis.plot(steps, values, "o", markersize=3, alpha=0.3, color=line.get_color())
     axis.set_xlabel("step")
     axis.set_ylabel("loss")
     axis.set_title(title)
