@@ -122,7 +122,13 @@ def per_example_record(metric: str, keys: Sequence[Any], *, scale: float = 1.0, 
     lengths = {len(column) for column in columns.values()} | {len(keys)}
     if len(lengths) != 1:
         raise ValueError(f"Every field and `keys` must have one entry per example, got lengths {sorted(lengths)}.")
-    return {"metric": metric, "scale": scale, "examples": len(keys), "fingerprint": fingerprint(keys), "values": columns}
+    return {
+        "metric": metric,
+        "scale": scale,
+        "examples": len(keys),
+        "fingerprint": fingerprint(keys),
+        "values": columns,
+    }
 
 
 def _arrays(record: dict) -> list[np.ndarray]:

@@ -41,13 +41,17 @@ def sts_records(model: Any, sts_sets: dict[str, dict[str, list]], batch_size: in
     """mteb's STS results per set, and per set a record of the per-pair similarities (for intervals)."""
     tasks = [local_sts_task(f"LocalSTS-{name}", pairs) for name, pairs in sts_sets.items()]
     with tempfile.TemporaryDirectory() as predictions:
-        scored = run_mteb(model, tasks, batch_size=batch_size, output_folder=output_folder, prediction_folder=predictions)
+        scored = run_mteb(
+            model, tasks, batch_size=batch_size, output_folder=output_folder, prediction_folder=predictions
+        )
         records = {}
         for task, (name, pairs) in zip(tasks, sts_sets.items()):
             with open(Path(predictions) / task.prediction_file_name, encoding="utf-8") as file:
                 split = json.load(file)["default"]["test"]
             # mteb's main score uses the model's own similarity when it has one, cosine otherwise
-            predicted = split["similarity_scores"] if split.get("similarity_scores") is not None else split["cosine_scores"]
+            predicted = (
+                split["similarity_scores"] if split.get("similarity_scores") is not None else split["cosine_scores"]
+            )
             keys = list(zip(pairs["sentence1"], pairs["sentence2"], pairs["score"]))
             records[name] = per_example_record("spearman", keys, scale=100, predicted=predicted, gold=pairs["score"])
     return scored, records
