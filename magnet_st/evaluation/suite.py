@@ -50,7 +50,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         # every ROCStories test story (1,000); two spans in each held-out Wikipedia sentence long enough (1,098)
         "infilling": {"limit": None, "spans_per_sentence": 2},
         "generation": {"limit": 100, "max_new_tokens": 64},
-        "knowledge": {"limit_per_relation": 200, "max_new_tokens": 5},  # 2,369 facts
+        "knowledge": {"limit_per_relation": 200, "max_new_tokens": 5},  # 2,396 facts
     },
 }
 
