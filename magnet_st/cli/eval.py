@@ -28,6 +28,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="instead of evaluating, merge the results.json of earlier runs (one per model) into one table in --out",
     )
     parser.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="DIR",
+        help="instead of evaluating, compare the models of earlier runs on the same examples (paired bootstrap): "
+        "writes comparison.md and comparison.json to --out",
+    )
+    parser.add_argument("--reference", default=None, help="with --compare: the model label others are compared to")
+    parser.add_argument(
         "--baseline",
         action="append",
         default=[],
@@ -52,6 +60,11 @@ def run(args: argparse.Namespace) -> int:
     from magnet_st.evaluation.report import markdown_table
     from magnet_st.evaluation.suite import SuiteConfig, merge_results, run_suite
 
+    if args.compare:
+        from magnet_st.evaluation.compare import comparison_markdown, write_comparison
+
+        print(comparison_markdown(write_comparison(args.compare, args.out, args.reference)))
+        return 0
     if args.merge:
         print(markdown_table(merge_results(args.merge, args.out)))
         return 0

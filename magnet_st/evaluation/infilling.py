@@ -2,7 +2,11 @@
 
 Data (held out from training, read by `magnet_st.data`):
 - "rocstories": ROCStories test part; the missing span is the middle sentence of each story.
-- "wikipedia": held-out Wikipedia sentences with a random span of 8-32 tokens removed.
+- "wikipedia": held-out Wikipedia sentences with a random span of 8-32 tokens removed; with
+  `spans_per_sentence` > 1 each sentence gives that many examples (spans drawn with different seeds).
+
+The perplexity's 95% interval resamples the examples (`magnet_st.evaluation.bootstrap`); the spans of one
+Wikipedia sentence are resampled together, as one example of the per-example statistics.
 
 The auto-length check fills the first `auto_length_limit` examples with an automatic length
 (`magnet_st.generation.lengths`) and compares the chosen length with the reference span's, against the best
@@ -19,6 +23,7 @@ from typing import Any, Literal
 
 from magnet_st.data.rocstories import rocstories_examples
 from magnet_st.data.wikipedia import wikipedia_examples
+from magnet_st.evaluation.bootstrap import per_example_record, record_interval
 from magnet_st.generation.infill import DEFAULT_MAX_AUTO_LENGTH, infill
 from magnet_st.generation.scoring import span_log_likelihoods
 from magnet_st.validation import check_positive_int
@@ -33,6 +38,7 @@ def evaluate_infilling(
     *,
     dataset: Literal["rocstories", "wikipedia"] = "rocstories",
     limit: int | None = 200,
+    spans_per_sentence: int = 1,
     seed: int = 0,
     context: Literal["both", "left"] = "both",
     batch_size: int = 16,
@@ -41,24 +47,29 @@ def evaluate_infilling(
 ) -> dict[str, Any]:
     """Span perplexity on held-out data, plus (for context="both") how well the automatic length works.
 
-    Returns a dict with the perplexity, the token and example counts, and the settings.
+    Returns a dict with the perplexity, its 95% bootstrap `interval`, the token and example counts, the
+    settings, and `per_example` (log-probability and token count per text, for paired comparisons).
+    `spans_per_sentence` applies to "wikipedia" only (a ROCStories story has one middle sentence).
     """
     if dataset not in INFILL_DATASETS:
         raise ValueError(f"`dataset` must be one of {INFILL_DATASETS}, got {dataset!r}.")
     if context not in INFILL_CONTEXTS:
         raise ValueError(f"`context` must be one of {INFILL_CONTEXTS}, got {context!r}.")
     check_positive_int(limit, "limit", allow_none=True)
+    check_positive_int(spans_per_sentence, "spans_per_sentence")
     decoder = getattr(model, "decoder", model)
     if dataset == "rocstories":
-        examples = rocstories_examples(data_dir, limit)
+        groups = [[example] for example in rocstories_examples(data_dir, limit)]
     else:
-        examples = wikipedia_examples(decoder.tokenizer, data_dir, limit, seed)
+        groups = wikipedia_groups(decoder.tokenizer, data_dir, limit, seed, spans_per_sentence)
+    examples = [example for group in groups for example in group]
     texts = [text for text, _ in examples]
     references = [reference for _, reference in examples]
     began = time.perf_counter()
     scores = span_log_likelihoods(model, texts, references, context=context, batch_size=batch_size)
     total = sum(logprob for logprob, _ in scores)
     tokens = sum(count for _, count in scores)
+    record = _per_text_record(groups, scores)
     result: dict[str, Any] = {
         "dataset": dataset,
         "context": context,
@@ -66,14 +77,50 @@ def evaluate_infilling(
         "examples": len(examples),
         "span_tokens": tokens,
         "perplexity": math.exp(-total / tokens),
+        "interval": record_interval(record),
         "seed": seed,
         "seconds": round(time.perf_counter() - began, 1),
+        "per_example": {"perplexity": record},
     }
+    if dataset == "wikipedia":
+        result["spans_per_sentence"] = spans_per_sentence
     if context == "both" and auto_length_limit:
         result["auto_length"] = auto_length_check(
             model, examples[:auto_length_limit], max_auto_length=max_auto_length, batch_size=batch_size
         )
     return result
+
+
+def wikipedia_groups(
+    tokenizer, data_dir, limit: int | None, seed: int, spans_per_sentence: int
+) -> list[list[tuple[str, str]]]:
+    """`spans_per_sentence` (text with a blank, span) examples per held-out sentence, up to `limit` examples.
+
+    Draw k uses seed `seed + k`: draw 0 is `wikipedia_examples(..., seed)`, and every draw keeps the same
+    sentences (the ones long enough) in the same order.
+    """
+    draws = [wikipedia_examples(tokenizer, data_dir, None, seed + k) for k in range(spans_per_sentence)]
+    groups = [list(group) for group in zip(*draws)]
+    if limit is None:
+        return groups
+    kept, count = [], 0
+    for group in groups:
+        if count >= limit:
+            break
+        kept.append(group[: limit - count])
+        count += len(kept[-1])
+    return kept
+
+
+def _per_text_record(groups: list[list[tuple[str, str]]], scores: list[tuple[float, int]]) -> dict:
+    """Summed log-probability and span tokens per text (the spans of one sentence together)."""
+    logprobs, tokens, position = [], [], 0
+    for group in groups:
+        chunk = scores[position : position + len(group)]
+        position += len(group)
+        logprobs.append(sum(logprob for logprob, _ in chunk))
+        tokens.append(sum(count for _, count in chunk))
+    return per_example_record("perplexity", groups, logprob=logprobs, tokens=tokens)
 
 
 def auto_length_check(

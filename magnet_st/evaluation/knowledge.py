@@ -10,6 +10,8 @@ Protocol (a left-to-right adaptation of LAMA's cloze probe):
   since a left-to-right LM writes "a member of the FIFA" where a cloze model fills "FIFA".
 - P@1 x100 per relation file; a source's score is the mean over its relations (LAMA's macro average),
   and "micro" is the share of all facts.
+- Intervals: 95% bootstrap over the facts (`intervals`, keyed by source and "micro"); a resample recomputes
+  each relation's P@1 from the facts drawn, so a source's macro average keeps its definition.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from magnet_st.data.lama import SOURCES, load_lama
+from magnet_st.evaluation.bootstrap import per_example_record, record_interval
 from magnet_st.generation import generate
 
 ARTICLES = ("the", "a", "an")
@@ -71,6 +74,24 @@ def lama_scores(facts: Sequence[dict[str, str]], continuations: Sequence[str]) -
     }
 
 
+def lama_records(facts: Sequence[dict[str, str]], continuations: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per-fact hits: "micro" over all facts, and per source its facts grouped by relation (macro mean)."""
+    hits = [is_hit(continuation, fact["label"]) for fact, continuation in zip(facts, continuations)]
+    keys = [(fact["source"], fact["relation"], fact["prompt"], fact["label"]) for fact in facts]
+    records = {"micro": per_example_record("mean", keys, scale=100, value=hits)}
+    for source in dict.fromkeys(fact["source"] for fact in facts):
+        members = [i for i, fact in enumerate(facts) if fact["source"] == source]
+        relations = list(dict.fromkeys(facts[i]["relation"] for i in members))
+        records[source] = per_example_record(
+            "macro_mean",
+            [keys[i] for i in members],
+            scale=100,
+            value=[hits[i] for i in members],
+            group=[relations.index(facts[i]["relation"]) for i in members],
+        )
+    return records
+
+
 def evaluate_knowledge(
     model: Any,
     data_dir: str | os.PathLike | None = None,
@@ -92,6 +113,9 @@ def evaluate_knowledge(
         model, [fact["prompt"] for fact in facts], max_new_tokens=max_new_tokens, batch_size=batch_size
     )
     results = lama_scores(facts, continuations)
+    records = lama_records(facts, continuations)
+    results["intervals"] = {name: record_interval(record) for name, record in records.items()}
+    results["per_example"] = records
     results["settings"] = {
         "decoding": "greedy, causal attention",
         "max_new_tokens": max_new_tokens,

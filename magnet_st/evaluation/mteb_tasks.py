@@ -91,13 +91,28 @@ def _quiet_mteb() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def run_mteb(model: Any, tasks: Sequence[Any], *, batch_size: int = 32, output_folder: str | os.PathLike | None = None):
-    """`mteb.evaluate` without a cache (nothing is downloaded); writes mteb's own JSON per task when asked."""
+def run_mteb(
+    model: Any,
+    tasks: Sequence[Any],
+    *,
+    batch_size: int = 32,
+    output_folder: str | os.PathLike | None = None,
+    prediction_folder: str | os.PathLike | None = None,
+):
+    """`mteb.evaluate` without a cache (nothing is downloaded); writes mteb's own JSON per task when asked.
+
+    With `prediction_folder`, mteb also writes each task's per-example predictions there.
+    """
     import mteb
 
     with _quiet_mteb():
         result = mteb.evaluate(
-            model, list(tasks), cache=None, show_progress_bar=False, encode_kwargs={"batch_size": batch_size}
+            model,
+            list(tasks),
+            cache=None,
+            show_progress_bar=False,
+            encode_kwargs={"batch_size": batch_size},
+            prediction_folder=prediction_folder,
         )
     if result.exceptions:
         raise RuntimeError(f"mteb failed: {result.exceptions}")

@@ -162,8 +162,11 @@ def run_part(
     settings = dict(settings, seed=seed, **{option: supplied[option] for option in part.suite_options})
     started = time.perf_counter()
     results: dict[str, Any] = {}
+    per_example: dict[str, Any] = {}
     for key, run_settings in part.runs or (("", {}),):
         results[key], used = _call(function, model, data_dir, {**settings, **run_settings})
+        for score, record in results[key].pop("per_example", {}).items():  # kept beside results.json
+            per_example["/".join(filter(None, (name, key, score)))] = record
     for key in (*UNRECORDED_SETTINGS, *(key for _, run_settings in part.runs for key in run_settings)):
         used["settings"].pop(key, None)  # per-call values are in the result keys
     return PartOutcome(
@@ -172,4 +175,5 @@ def run_part(
         settings=used["settings"],
         ignored_settings=used["ignored_settings"],
         result=part.result_type.from_dict(jsonable(results if part.runs else results[""])),
+        per_example=per_example or None,
     )

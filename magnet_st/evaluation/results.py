@@ -1,5 +1,8 @@
 """Typed results of the evaluation parts, one dataclass per part, in the shape results.json stores.
 
+A score cell holding one score carries its 95% bootstrap interval as `interval: [low, high]` (on the score's
+scale); a cell or result holding several scores carries `intervals: {score name: [low, high]}`.
+
 Each part's function returns a plain dict (its JSON form); `from_dict` reads it into the part's result
 type, checking every key, and `to_dict` writes the same dict back. The report reads cells by field.
 """
@@ -64,6 +67,7 @@ class StsScore(Record):
 
     spearman: float
     pairs: int
+    interval: list[float] | None = None
 
 
 @dataclass
@@ -99,16 +103,19 @@ class WordProbeResult(Record):
     scores: dict[str, float]
     details: dict[str, Any]
     settings: dict[str, Any]
+    intervals: dict[str, list[float] | None] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.scores, "details": self.details, "settings": self.settings}
+        extra = {"intervals": self.intervals} if self.intervals is not None else {}
+        return {**self.scores, "details": self.details, "settings": self.settings, **extra}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WordProbeResult:
         if not isinstance(data, dict) or "details" not in data or "settings" not in data:
             raise ValueError("WordProbeResult is read from a dict with task scores, `details` and `settings`.")
-        scores = {key: value for key, value in data.items() if key not in ("details", "settings")}
-        return cls(scores=scores, details=data["details"], settings=data["settings"])
+        named = ("details", "settings", "intervals")
+        scores = {key: value for key, value in data.items() if key not in named}
+        return cls(scores=scores, details=data["details"], settings=data["settings"], intervals=data.get("intervals"))
 
 
 # -- infilling: span perplexity and automatic length --------------------------------------------------
@@ -139,6 +146,8 @@ class InfillScore(Record):
     seed: int
     seconds: float
     auto_length: AutoLengthScore | None = None
+    interval: list[float] | None = None
+    spans_per_sentence: int | None = None
     nested: ClassVar = {"auto_length": AutoLengthScore}
 
 
@@ -178,6 +187,7 @@ class RepetitionScore(Record):
     mean_new_tokens: float
     seconds: float
     example: str
+    intervals: dict[str, list[float] | None] | None = None
     json_names: ClassVar = {"rep_2": "rep-2", "rep_3": "rep-3", "rep_4": "rep-4", "rep_sen": "rep-sen"}
 
 
@@ -201,12 +211,17 @@ class KnowledgeResult(Record):
     facts: dict[str, int]
     settings: dict[str, Any]
     examples: list[dict[str, str]]
+    intervals: dict[str, list[float] | None] | None = None
 
 
 # -- one part's entry in results.json -----------------------------------------------------------------
 @dataclass
 class PartOutcome:
-    """How one part went for one model: "ok" with its result, or "n/a" / "not available" with a reason."""
+    """How one part went for one model: "ok" with its result, or "n/a" / "not available" with a reason.
+
+    `per_example` (records keyed "run/score", see `magnet_st.evaluation.bootstrap`) is kept beside
+    results.json, in per_example.json; `to_dict` leaves it out.
+    """
 
     status: str
     reason: str | None = None
@@ -214,6 +229,7 @@ class PartOutcome:
     settings: dict[str, Any] | None = None
     ignored_settings: list[str] | None = None
     result: Record | None = None
+    per_example: dict[str, dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = {key: getattr(self, key) for key in ("status", "reason", "seconds", "settings", "ignored_settings")}

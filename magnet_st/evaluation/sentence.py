@@ -2,13 +2,16 @@
 
 The readers live in `magnet_st.data` (`sts`, `classification`); each set becomes an mteb task whose data
 is built from its file (`magnet_st.evaluation.mteb_tasks`), so `mteb.evaluate` runs offline.
+Each STS score carries a 95% bootstrap interval over the pairs, from mteb's per-pair similarities.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ from magnet_st.data.classification import CLASSIFICATION_TASKS, read_banking77, 
 from magnet_st.data.paths import dataset_file
 from magnet_st.data.sts import STS_FILES, read_sts_file, read_stsb
 from magnet_st.encoding_variants import encoding_settings, encoding_variant
+from magnet_st.evaluation.bootstrap import per_example_record, record_interval
 from magnet_st.evaluation.mteb_tasks import local_classification_task, local_sts_task, run_mteb
 
 
@@ -31,6 +35,26 @@ def subsample(columns: dict[str, list], limit: int | None, seed: int) -> dict[st
 
 def _safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
+
+
+def sts_records(model: Any, sts_sets: dict[str, dict[str, list]], batch_size: int, output_folder) -> tuple[dict, dict]:
+    """mteb's STS results per set, and per set a record of the per-pair similarities (for intervals)."""
+    tasks = [local_sts_task(f"LocalSTS-{name}", pairs) for name, pairs in sts_sets.items()]
+    with tempfile.TemporaryDirectory() as predictions:
+        scored = run_mteb(
+            model, tasks, batch_size=batch_size, output_folder=output_folder, prediction_folder=predictions
+        )
+        records = {}
+        for task, (name, pairs) in zip(tasks, sts_sets.items()):
+            with open(Path(predictions) / task.prediction_file_name, encoding="utf-8") as file:
+                split = json.load(file)["default"]["test"]
+            # mteb's main score uses the model's own similarity when it has one, cosine otherwise
+            predicted = (
+                split["similarity_scores"] if split.get("similarity_scores") is not None else split["cosine_scores"]
+            )
+            keys = list(zip(pairs["sentence1"], pairs["sentence2"], pairs["score"]))
+            records[name] = per_example_record("spearman", keys, scale=100, predicted=predicted, gold=pairs["score"])
+    return scored, records
 
 
 def evaluate_sentence(
@@ -84,12 +108,14 @@ def evaluate_sentence(
     results: dict[str, Any] = {"encoding": encoding_settings(model), "sts": {}, "classification": {}, "variants": {}}
     folder = Path(output_folder) if output_folder is not None else None
     if sts_sets:
-        scored = run_mteb(model, sts_tasks(), batch_size=batch_size, output_folder=folder)
+        scored, records = sts_records(model, sts_sets, batch_size, folder)
         for name, pairs in sts_sets.items():
             results["sts"][name] = {
                 "spearman": 100 * scored[f"LocalSTS-{name}"].get_score(),
                 "pairs": len(pairs["score"]),
+                "interval": record_interval(records[name]),
             }
+        results["per_example"] = records
         results["sts_average"] = sum(entry["spearman"] for entry in results["sts"].values()) / len(results["sts"])
 
     for name in classification:

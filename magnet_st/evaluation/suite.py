@@ -18,6 +18,7 @@ from typing import Any
 
 from magnet_st.data.paths import data_dir as resolve_data_dir
 from magnet_st.encoding_variants import encoding_settings
+from magnet_st.evaluation.compare import save_per_example
 from magnet_st.evaluation.parts import PARTS, check_data_files, get_part, run_part
 from magnet_st.evaluation.results import PartOutcome, jsonable
 from magnet_st.evaluation.specs import ModelSpec, load_spec
@@ -46,9 +47,10 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
             "n_experiments": 3,
         },
         "word": {"max_train_sentences": 2000, "max_test_sentences": 500, "show_progress_bar": False},
-        "infilling": {"limit": 200},
+        # every ROCStories test story (1,000); two spans in each held-out Wikipedia sentence long enough (1,098)
+        "infilling": {"limit": None, "spans_per_sentence": 2},
         "generation": {"limit": 100, "max_new_tokens": 64},
-        "knowledge": {"limit_per_relation": 100, "max_new_tokens": 5},
+        "knowledge": {"limit_per_relation": 200, "max_new_tokens": 5},  # 2,396 facts
     },
 }
 
@@ -120,7 +122,7 @@ def run_suite(
         entry = {**asdict(spec), "encoding": jsonable(encoding_settings(model)), "parts": {}}
         for part in config.parts:
             torch.manual_seed(config.seed)
-            entry["parts"][part] = run_part(
+            outcome = run_part(
                 part,
                 model,
                 spec,
@@ -129,7 +131,9 @@ def run_suite(
                 seed=config.seed,
                 mteb_folder=out / "mteb" / _folder_name(spec.label),
                 sts_variants=config.sts_variants,
-            ).to_dict()
+            )
+            entry["parts"][part] = outcome.to_dict()
+            save_per_example(out, spec.label, outcome.per_example or {})  # beside results.json, for comparisons
         results["models"].append(entry)
         del model
         _write_json(out / "results.json", results)  # after each model, so a long run keeps what it finished

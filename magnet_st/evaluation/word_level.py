@@ -3,6 +3,10 @@
 The encoder is frozen: word states of the train subset and the test split are computed once (one
 decoder pass serves every task and both alignments), then a dropout + linear head trains per task
 on the cache (LLM2Vec's protocol: lr 5e-4, batches of 32 sentences, `steps` steps).
+
+Each task score carries a 95% bootstrap interval over the test sentences, from per-sentence counts:
+entity true/false positives and false negatives (seqeval's conlleval counting) for NER and chunking,
+correct words for POS.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import torch
 
 from magnet_st.attention import AttentionMode
 from magnet_st.data.conll import conll2003_split
+from magnet_st.decoding import eval_mode
+from magnet_st.evaluation.bootstrap import per_example_record, record_interval
 
 # task -> (CoNLL-2003 column, label scheme, headline metric)
 WORD_TASKS = {"ner": ("ner", "IOB2", "f1"), "chunk": ("chunk", "IOB2", "f1"), "pos": ("pos", "none", "accuracy")}
@@ -47,7 +53,7 @@ def evaluate_word_probes(
     from magnet_st.modules.token_head import TokenClassificationHead
     from magnet_st.tagging.inference import encode_words
     from magnet_st.tagging.probe import train_probe_on_features
-    from magnet_st.tagging.scores import evaluate_cached
+    from magnet_st.tagging.scores import tagging_scores
     from magnet_st.tagging.tagger import label_set
 
     tasks = list(tasks)
@@ -72,6 +78,7 @@ def evaluate_word_probes(
     encode_seconds = time.perf_counter() - started
 
     details: dict[str, dict[str, dict[str, float]]] = {alignment: {} for alignment in alignments}
+    records: dict[str, dict[str, Any]] = {}
     started = time.perf_counter()
     for alignment in alignments:
         for task in tasks:
@@ -98,12 +105,17 @@ def evaluate_word_probes(
                 seed=seed,
                 show_progress_bar=show_progress_bar,
             )
-            details[alignment][task] = evaluate_cached(head, test_features[alignment], test_tags)
+            predicted = predicted_tags(head, test_features[alignment])
+            details[alignment][task] = tagging_scores(test_tags, predicted, scheme)
+            if alignment == alignments[0]:
+                records[task] = sentence_record(test_tags, predicted, scheme, [sentence.words for sentence in test])
     probe_seconds = time.perf_counter() - started
 
     first = alignments[0]
     result: dict[str, Any] = {task: round(100 * details[first][task][WORD_TASKS[task][2]], 2) for task in tasks}
     result["details"] = details
+    result["intervals"] = {task: record_interval(record) for task, record in records.items()}
+    result["per_example"] = records
     result["settings"] = dict(
         model=getattr(model.decoder, "base_model", None),
         attention_mode=mode.value,
@@ -122,3 +134,30 @@ def evaluate_word_probes(
         torch_threads=torch.get_num_threads(),
     )
     return result
+
+
+def predicted_tags(head, features: Sequence[torch.Tensor]) -> list[list[str]]:
+    """The probe's tag for every word of every sentence (features: one W x H tensor per sentence)."""
+    lengths = [len(sentence) for sentence in features]
+    with eval_mode(head):
+        states = torch.cat(list(features)).to(head.linear.weight.device)  # (words, H)
+        predicted_ids = head.classifier(states).argmax(-1).cpu().split(lengths)
+    return [[head.labels[i] for i in ids.tolist()] for ids in predicted_ids]
+
+
+def sentence_record(
+    gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]], scheme: str, keys: Sequence[Any]
+) -> dict[str, Any]:
+    """Per-sentence counts: entity tp/fp/fn (IOB2, micro F1) or correct/total words (accuracy), x100."""
+    if scheme != "IOB2":
+        correct = [sum(g == p for g, p in zip(gold_tags, tags)) for gold_tags, tags in zip(gold, predicted)]
+        return per_example_record("ratio", keys, scale=100, numerator=correct, total=[len(tags) for tags in gold])
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    tp, fp, fn = [], [], []
+    for gold_tags, tags in zip(gold, predicted):
+        expected, found = set(get_entities(list(gold_tags))), set(get_entities(list(tags)))
+        tp.append(len(expected & found))
+        fp.append(len(found - expected))
+        fn.append(len(expected - found))
+    return per_example_record("f1", keys, scale=100, tp=tp, fp=fp, fn=fn)
