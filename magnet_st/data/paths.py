@@ -3,12 +3,11 @@
 A data file is named by its path under a data root (e.g. ``("stsbenchmark", "sts-dev.csv")``) and is looked
 for, in order:
 
-1. an explicit folder (``--data DIR`` / ``data_dir=...``),
-2. ``$MAGNET_ST_DATA``,
-3. ``../shared/datasets`` (relative to the working folder),
-4. the sample packaged with magnet-st, for callers that ask for it (the quick start: its own inputs only;
+1. the local data folder: an explicit folder (``--data DIR`` / ``data_dir=...``), else ``$MAGNET_ST_DATA``,
+   else ``../shared/datasets`` (relative to the working folder); the first one given is the only one read,
+2. the sample packaged with magnet-st, for callers that ask for it (the quick start: its own inputs only;
    evaluations never fall back to a subset without saying so),
-5. the public Hub copy (``magnet_st.data.hub.HUB_COPIES``), converted once into the project's own file layout
+3. the public Hub copy (``magnet_st.data.hub.HUB_COPIES``), converted once into the project's own file layout
    in the cache folder.
 
 When none has it, a `DataNotFoundError` lists every place it looked, the Hub id included.
@@ -28,28 +27,26 @@ class DataNotFoundError(FileNotFoundError):
     """No data root, packaged sample or Hub copy has the file; the message lists every place looked at."""
 
 
-def local_roots(path: str | os.PathLike | None = None) -> list[tuple[str, Path]]:
-    """The local data folders, in resolution order, each with where it came from."""
-    roots = []
+def local_root(path: str | os.PathLike | None = None) -> tuple[str, Path]:
+    """The local data folder and where it came from: an explicit path, else $MAGNET_ST_DATA, else the default.
+
+    The first one given wins, so a folder named on purpose is never mixed with another.
+    """
     if path is not None:
-        roots.append(("explicit folder", Path(path).expanduser()))
+        return "explicit folder", Path(path).expanduser()
     if os.environ.get(DATA_ENV):
-        roots.append((f"${DATA_ENV}", Path(os.environ[DATA_ENV]).expanduser()))
-    roots.append(("default folder", DEFAULT_DATA_DIR))
-    return roots
+        return f"${DATA_ENV}", Path(os.environ[DATA_ENV]).expanduser()
+    return "default folder", DEFAULT_DATA_DIR
 
 
 def data_dir(path: str | os.PathLike | None = None) -> Path:
-    """The first local data folder that exists: an explicit path, else $MAGNET_ST_DATA, else ../shared/datasets.
-
-    For readers that walk a whole folder (the corpus builder); single files go through `dataset_file`.
-    """
-    roots = local_roots(path)
-    for _, root in roots:
-        if root.is_dir():
-            return root
-    looked = "; ".join(f"{origin} {str(root)!r}" for origin, root in roots)
-    raise DataNotFoundError(f"No data folder found (looked at: {looked}); pass --data DIR or set ${DATA_ENV}.")
+    """The local data folder (see `local_root`); for readers that walk a whole folder, like the corpus builder."""
+    origin, root = local_root(path)
+    if not root.is_dir():
+        raise DataNotFoundError(
+            f"Data folder {str(root)!r} ({origin}) does not exist; pass --data DIR or set ${DATA_ENV}."
+        )
+    return root
 
 
 def dataset_file(root: str | os.PathLike | None, *parts: str, sample: bool = False, hub: bool = True) -> Path:
@@ -64,7 +61,7 @@ def dataset_file(root: str | os.PathLike | None, *parts: str, sample: bool = Fal
     if not parts:
         raise ValueError("`parts` must name a file under the data root, got nothing.")
     looked = []
-    roots = local_roots(root) + ([("packaged sample", SAMPLE_DIR)] if sample else [])
+    roots = [local_root(root)] + ([("packaged sample", SAMPLE_DIR)] if sample else [])
     for origin, folder in roots:
         path = folder.joinpath(*parts)
         if path.is_file():
