@@ -1,5 +1,7 @@
 import os
 
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a missing data file fails at once instead of retrying the Hub
+
 import pytest
 import torch
 

@@ -45,7 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--data", default=None, help="text file to train on (default: the Wikipedia sentences in the data folder)"
     )
-    parser.add_argument("--data-dir", default=None, help="data folder (default: $MAGNET_ST_DATA or ../shared/datasets)")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="data folder (default: $MAGNET_ST_DATA, else ../shared/datasets, else the packaged sample)",
+    )
     parser.add_argument("--output", default=QUICKSTART.output_dir, help="where the model goes (default: %(default)s)")
     parser.add_argument(
         "--sts-pairs", type=int, default=400, help="STS-B dev pairs scored before and after (default: %(default)s)"
@@ -78,7 +82,7 @@ def base_score_key(base: str, data_dir: str | None, pairs: int, max_seq_length: 
     return {
         "version": SCORE_CACHE_VERSION,
         "base": [_file_identity(path) for path in weights],
-        "stsb_dev": _file_identity(Path(dataset_file(data_dir, *STSB_DEV))),
+        "stsb_dev": _file_identity(Path(dataset_file(data_dir, *STSB_DEV, sample=True))),
         "pairs": pairs,
         "max_seq_length": max_seq_length,
         "encodings": [list(encoding) for encoding in UNADAPTED_ENCODINGS],
@@ -126,7 +130,7 @@ def stsb_dev_spearman(model, data_dir: str | None, pairs: int) -> float:
     from magnet_st.data.paths import dataset_file
     from magnet_st.data.sts import read_stsb
 
-    rows = read_stsb(dataset_file(data_dir, *STSB_DEV))
+    rows = read_stsb(dataset_file(data_dir, *STSB_DEV, sample=True))
     first, second, gold = (rows[key][:pairs] for key in ("sentence1", "sentence2", "score"))
     a = model.encode(first, convert_to_tensor=True, batch_size=32)
     b = model.encode(second, convert_to_tensor=True, batch_size=32)
@@ -142,6 +146,18 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ValueError(f"`--time-budget` must be > 0 minutes, got {args.time_budget!r}.")
 
 
+def _say_if_sample(args: argparse.Namespace, data: str) -> None:
+    from magnet_st.data.paths import dataset_file, is_packaged_sample
+
+    sample = [path for path in (data, dataset_file(args.data_dir, *STSB_DEV, sample=True)) if is_packaged_sample(path)]
+    if sample:
+        print(
+            f"      No data folder found: using the packaged sample ({', '.join(Path(p).name for p in sample)}); "
+            "pass --data-dir or set $MAGNET_ST_DATA for the full data sets.",
+            flush=True,
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from magnet_st.data.paths import dataset_file
     from magnet_st.generation import generate, infill
@@ -151,7 +167,8 @@ def run(args: argparse.Namespace) -> int:
 
     _check_args(args)
     started = time.time()
-    data = args.data or str(dataset_file(args.data_dir, *WIKI))
+    data = args.data or str(dataset_file(args.data_dir, *WIKI, sample=True))
+    _say_if_sample(args, data)
     budgeted = args.steps is None
     steps_args = argparse.Namespace(**{**vars(args), "steps": BUDGET_STEP_CAP if budgeted else args.steps})
     config = config_from_args(steps_args, data, args.output, drop_cut_last_line=args.data is None)
