@@ -11,10 +11,8 @@ import numpy as np
 import pytest
 
 import magnet_st
-from magnet_st.folders import clean_leftovers, this_host
 from magnet_st.model import MagnetSentenceTransformer
 from magnet_st.training import TrainConfig, train
-from magnet_st.training.lock import OutputInUseError, RunLock
 
 TEXTS = [
     f"Story {i} tells of a {kind} that crossed the {place} at dawn."
@@ -26,9 +24,9 @@ PROBE = ["The cat sat on the mat.", "Rain fell on the old town."]
 
 @pytest.fixture(scope="module")
 def texts_file(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("data") / "texts.txt"
-    path.write_text("\n".join(TEXTS) + "\n")
-    return str(path)
+    folder = tmp_path_factory.mktemp("stories")
+    (folder / "stories.txt").write_text("".join(f"{text}\n" for text in TEXTS))
+    return str(folder / "stories.txt")
 
 
 def run_config(tiny_decoder_dir, texts_file, output, **overrides) -> dict:
@@ -126,6 +124,8 @@ def test_tilde_is_the_home_folder_for_save_load_and_training(tiny_model, tmp_pat
 
 
 def test_next_save_cleans_staging_left_by_killed_saves_only(tiny_model, tmp_path):
+    from magnet_st.folders import this_host
+
     dead, host = dead_pid(), this_host()
     killed = tmp_path / f".old-model.saving-{dead}-{host}-abcd1234"
     killed.mkdir()
@@ -184,6 +184,8 @@ def test_save_killed_mid_swap_is_undone_by_the_next_save(tiny_model, tiny_decode
     before, embeddings = earlier_save_with_user_file(tiny_model, target)
     kill_when_written(SAVE_KILLED_WHILE_SWAPPING, tiny_decoder_dir, str(target))
     assert not (target / "modules.json").exists()  # the kill hit between the renames
+    from magnet_st.folders import clean_leftovers
+
     assert clean_leftovers(tmp_path)
     assert listing(target) == before
     np.testing.assert_allclose(magnet_st.load_model(str(target)).encode(PROBE), embeddings, atol=1e-6)
@@ -270,6 +272,8 @@ with RunLock(sys.argv[1]):
 
 
 def test_second_training_on_the_same_output_is_refused_naming_the_first(tiny_decoder_dir, texts_file, tmp_path):
+    from magnet_st.training.lock import OutputInUseError
+
     options = run_config(tiny_decoder_dir, texts_file, tmp_path / "out")
     first = subprocess.Popen(
         [sys.executable, "-c", HOLD_LOCK, options["output_dir"]], stdout=subprocess.PIPE, text=True
@@ -288,6 +292,7 @@ def test_second_training_on_the_same_output_is_refused_naming_the_first(tiny_dec
 
 def test_trainer_locks_its_checkpoint_folder(tiny_decoder_dir, texts_file, tmp_path):
     from magnet_st.training import build_trainer
+    from magnet_st.training.lock import OutputInUseError, RunLock
 
     trainer = build_trainer(TrainConfig(**run_config(tiny_decoder_dir, texts_file, tmp_path / "out")))
     with RunLock(trainer.args.output_dir), pytest.raises(OutputInUseError, match="out-checkpoints"):
@@ -295,6 +300,8 @@ def test_trainer_locks_its_checkpoint_folder(tiny_decoder_dir, texts_file, tmp_p
 
 
 def test_cli_refuses_a_locked_output_in_one_line(tiny_decoder_dir, texts_file, tmp_path):
+    from magnet_st.training.lock import RunLock
+
     output = tmp_path / "out"
     with RunLock(output):
         command = [sys.executable, "-m", "magnet_st.cli", "train", "--data", texts_file, "--output", str(output)]
