@@ -6,8 +6,10 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+import torch
 from sentence_transformers import SentenceTransformerTrainer
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
+from transformers.training_args import ParallelMode
 
 from magnet_st.losses import MagnetLoss
 from magnet_st.training.callbacks import RecipeScheduleCallback
@@ -64,6 +66,15 @@ class MagnetTrainer(SentenceTransformerTrainer):
             return str(self._writing_checkpoint_into)
         return super()._get_output_dir(trial)
 
+    def _wait_for_every_process(self) -> None:
+        if self.args.parallel_mode == ParallelMode.DISTRIBUTED and torch.distributed.is_initialized():
+            torch.distributed.barrier()
+
+    def _save_rng_state(self, output_dir: str) -> None:
+        # Process 0 saves the model into an empty folder; the other processes add their RNG state only after it.
+        self._wait_for_every_process()
+        super()._save_rng_state(output_dir)
+
     def _save_checkpoint(self, model, trial) -> None:
         """Write the checkpoint into a staging folder, then rename it: a killed write never looks complete."""
         run_dir = Path(self._get_output_dir(trial))
@@ -73,7 +84,7 @@ class MagnetTrainer(SentenceTransformerTrainer):
             super()._save_checkpoint(model, trial)
         finally:
             written, self._writing_checkpoint_into = self._writing_checkpoint_into, None
-        self.accelerator.wait_for_everyone()  # every process has written its RNG state
+        self._wait_for_every_process()  # every process has written its RNG state
         if self.args.should_save:
             publish_checkpoint(written / name, run_dir / name, self.state)
             rotate_checkpoints(
