@@ -16,10 +16,10 @@ from sentence_transformers.sentence_transformer.modules import Pooling
 from magnet_st.attention import AttentionMode
 from magnet_st.backends import check_backend, load_onnx_model
 from magnet_st.base_models import DEFAULT_BASE_MODEL, EMBEDDED_MODELS, check_name_or_path, resolve_base_model
+from magnet_st.folders import model_folder
 from magnet_st.modules.decoder import MagnetDecoder
 from magnet_st.persistence import (
     append_magnet_card,
-    atomic_folder,
     has_adapter,
     is_saved_magnet_model,
     load_modules,
@@ -52,6 +52,8 @@ class MagnetSentenceTransformer(SentenceTransformer):
         model_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        if model_name_or_path is not None and Path(model_name_or_path).expanduser().is_dir():
+            model_name_or_path = str(Path(model_name_or_path).expanduser())
         if modules is None and model_name_or_path is not None and is_saved_magnet_model(Path(model_name_or_path)):
             path = Path(model_name_or_path)
             modules = load_modules(path, MagnetDecoder, model_kwargs)
@@ -73,11 +75,16 @@ class MagnetSentenceTransformer(SentenceTransformer):
         check_texts(inputs, "inputs")
         return super().encode(inputs, *args, **kwargs)
 
-    def save(self, path: str, *args: Any, **kwargs: Any) -> None:
-        """Save atomically: a crash mid-way leaves any earlier save at `path` intact."""
+    def save(self, path: str | os.PathLike, *args: Any, overwrite: bool = False, **kwargs: Any) -> None:
+        """Save into `path` (`~` expanded), staged: a crash mid-way leaves any earlier save at `path` intact.
+
+        `path` may be a new or empty folder or an earlier save, whose model files are replaced (other files
+        stay). Any other non-empty folder is refused unless `overwrite=True`, which writes the model's files
+        beside what is there (same-named files replaced, nothing else touched). A file path is refused.
+        """
         if path is None:
             return
-        with atomic_folder(path) as staging:
+        with model_folder(path, overwrite=overwrite) as staging:
             super().save(str(staging), *args, **kwargs)
             write_plain_module_types(staging)
             append_magnet_card(self, staging)

@@ -16,8 +16,9 @@ A decoder with a LoRA adapter saves the adapter merged into a copy (what both id
 adapter alone under `lora_adapter/`, so training resumes on the unmerged base weights plus the adapter:
 the layout, and state dict, of the live model.
 
-Saves are atomic: the folder is written into a staging sibling and renamed over the target, so a crash
-leaves any earlier save whole.
+Saves are staged: the folder is written into a staging sibling and only then moved into the target, replacing
+just the model's own files there (`magnet_st.folders`), so a crash leaves any earlier save whole and a user's
+other files are never touched.
 """
 
 from __future__ import annotations
@@ -25,10 +26,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +37,10 @@ from sentence_transformers.util import import_from_string
 from transformers import AutoModelForCausalLM, PreTrainedModel
 
 from magnet_st.attention import AttentionMode
+from magnet_st.folders import EXTRA_MODULES_FILE, MODULES_FILE, atomic_folder  # noqa: F401 - atomic_folder: base_models imports it here
 
 MAGNET_CONFIG_FILE = "magnet_config.json"
 LORA_ADAPTER_FOLDER = "lora_adapter"
-MODULES_FILE = "modules.json"
-# Modules of other packages (a tagger's word pooling and head), kept out of modules.json: sentence-transformers
-# imports a class outside its own namespace only with trust_remote_code, so they would stop a plain load.
-EXTRA_MODULES_FILE = "magnet_modules.json"
 SETTINGS_FILE = "config_sentence_transformers.json"
 PLAIN_TRANSFORMER_TYPE = f"{Transformer.__module__}.{Transformer.__name__}"
 # What plain sentence-transformers needs to rebuild the decoder as its own `Transformer`:
@@ -56,27 +50,6 @@ PLAIN_TRANSFORMER_CONFIG = {
     "modality_config": {"text": {"method": "forward", "method_output_name": "last_hidden_state"}},
     "module_output_name": "token_embeddings",
 }
-
-
-@contextmanager
-def atomic_folder(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield an empty staging folder beside `target`; on success it replaces `target` whole, on error it is dropped."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent))
-    try:
-        yield staging
-        if target.exists():
-            backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            backup.rmdir()
-            target.rename(backup)
-            staging.rename(target)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            staging.rename(target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
 
 
 # -- the decoder's folder --------------------------------------------------------------------------

@@ -73,12 +73,12 @@ def test_model_card_names_magnet_base_pooling_and_prompt(saved):
     assert SENTENCE_PROMPT.strip() in card
 
 
-def test_saving_over_an_existing_model_replaces_it_whole(tiny_decoder_dir, saved, tmp_path):
+def test_saving_over_an_existing_model_replaces_its_files_only(tiny_decoder_dir, saved, tmp_path):
     target = tmp_path / "model"
     magnet_st.load_model(tiny_decoder_dir, pooling="mean").save(str(target))
-    (target / "stale.txt").write_text("left from an old save")
+    (target / "notes.txt").write_text("the user's, beside an old save")
     magnet_st.load_model(str(saved)).save(str(target))
-    assert not (target / "stale.txt").exists()
+    assert (target / "notes.txt").read_text() == "the user's, beside an old save"
     assert magnet_st.load_model(str(target))[1].pooling_mode == "lasttoken"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind
 

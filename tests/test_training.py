@@ -145,11 +145,13 @@ DISTRIBUTED_SCRIPT = """
 import json, sys, torch.distributed as dist
 from magnet_st.training import TrainConfig, build_trainer
 config = TrainConfig(data=sys.argv[1], output_dir=sys.argv[2], base=sys.argv[3], max_steps=2, batch_size=4,
-                     max_seq_length=32, logging_steps=1, save_steps=10)
+                     max_seq_length=32, logging_steps=1, save_steps=2)
 trainer = build_trainer(config)
 trainer.train()
 assert trainer.loss.contrastive.gather_across_devices  # negatives came from both processes
-print("RESULT", json.dumps({"rank": dist.get_rank(), "world": dist.get_world_size(), "steps": trainer.state.global_step}))
+files = sorted(p.name for p in config.checkpoint_dir().joinpath("checkpoint-2").iterdir())
+print("RESULT", json.dumps({"rank": dist.get_rank(), "world": dist.get_world_size(), "steps": trainer.state.global_step,
+                            "files": files}))
 """
 
 
@@ -168,6 +170,8 @@ def test_two_process_run_gathers_negatives(tiny_decoder_dir, data_file, tmp_path
     assert result.returncode == 0, result.stderr[-3000:]
     reports = [json.loads(line[7:]) for line in result.stdout.splitlines() if line.startswith("RESULT ")]
     assert sorted(r["rank"] for r in reports) == [0, 1] and all(r["world"] == 2 and r["steps"] == 2 for r in reports)
+    files = set(reports[0]["files"])  # the checkpoint, staged and renamed, holds the model and both RNG states
+    assert {"modules.json", "rng_state_0.pth", "rng_state_1.pth", "trainer_state.json"} <= files
 
 
 def test_loss_curves_drop_objectives_a_stage_switched_off(tmp_path):

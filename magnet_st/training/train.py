@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -13,10 +15,13 @@ from transformers import set_seed
 
 from magnet_st.base_models import DEFAULT_BASE_MODEL
 from magnet_st.data.texts import drop_short_texts, load_texts
+from magnet_st.folders import check_model_target, expand_folder
 from magnet_st.lora import add_lora, default_lora_config, has_lora, merge_lora
 from magnet_st.losses import MagnetLoss
 from magnet_st.model import MagnetSentenceTransformer, load_model
 from magnet_st.precision import check_precision, training_precision
+from magnet_st.training.checkpoints import newest_complete_checkpoint
+from magnet_st.training.lock import RunLock
 from magnet_st.training.memory import return_freed_memory_eagerly
 from magnet_st.training.recipes import get_recipe
 from magnet_st.training.trainer import MagnetTrainer
@@ -66,6 +71,8 @@ class TrainConfig:
         if self.learning_rate <= 0:
             raise ValueError(f"`learning_rate` must be > 0, got {self.learning_rate!r}.")
         check_precision(self.precision)
+        self.data = str(Path(self.data).expanduser()) if self.data else self.data
+        self.output_dir = str(Path(self.output_dir).expanduser()) if self.output_dir else self.output_dir
 
     def checkpoint_dir(self) -> Path:
         output = Path(self.output_dir)
@@ -73,12 +80,14 @@ class TrainConfig:
 
 
 def _check_folders(config: TrainConfig) -> None:
-    output = Path(config.output_dir)
+    output = expand_folder(config.output_dir, "output_dir")
     has_checkpoints = config.checkpoint_dir().is_dir() and any(config.checkpoint_dir().glob("checkpoint-*"))
-    if config.resume and not has_checkpoints:
-        raise FileNotFoundError(f"`resume` found no checkpoint in {str(config.checkpoint_dir())!r}.")
+    if config.resume and newest_complete_checkpoint(config.checkpoint_dir())[0] is None:
+        raise FileNotFoundError(f"`resume` found no complete checkpoint in {str(config.checkpoint_dir())!r}.")
     if output.exists() and any(output.iterdir()) and not (config.overwrite or config.resume):
         raise FileExistsError(f"Output folder {str(output)!r} exists and is not empty; pass --overwrite to replace it.")
+    if config.resume:
+        check_model_target(output, config.overwrite)  # refused now, not after the training
     if has_checkpoints and not (config.resume or config.overwrite):
         raise FileExistsError(
             f"{str(config.checkpoint_dir())!r} holds checkpoints of an unfinished run: pass --resume to continue it "
@@ -150,28 +159,37 @@ def build_trainer(config: TrainConfig, callbacks: list | None = None) -> MagnetT
 
 
 def train(config: TrainConfig, callbacks: list | None = None) -> MagnetSentenceTransformer:
-    """Run a training and save the adapted model (LoRA merged) to `config.output_dir`."""
-    if config.overwrite and not config.resume:
-        shutil.rmtree(config.checkpoint_dir(), ignore_errors=True)
-    trainer = build_trainer(config, callbacks)
-    trainer.train(resume_from_checkpoint=True if config.resume else None)
-    # Mixed precision wraps forward in autocast; unwrapping gives back the full-precision model that is saved.
-    model: MagnetSentenceTransformer = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
-    if has_lora(model):
-        merge_lora(model)  # the exported model is a plain decoder; checkpoints kept the adapter
-    model.decoder.max_seq_length = trainer.export_max_seq_length
-    if trainer.is_world_process_zero():
-        model.save(config.output_dir)
-        log = {
-            "config": asdict(config),
-            "recipe": trainer.recipe.name,
-            "steps": trainer.state.global_step,  # a time budget may end the run before config.max_steps
-            "log_history": trainer.state.log_history,
-        }
-        (Path(config.output_dir) / "training_log.json").write_text(json.dumps(log, indent=2, default=str))
-        if not config.keep_checkpoints:
+    """Run a training and save the adapted model (LoRA merged) to `config.output_dir`.
+
+    The output folder is locked for the run (`training.lock.RunLock`): a second run on it is refused.
+    """
+    first_process = int(os.environ.get("RANK", "0")) == 0  # torchrun: the other processes neither lock nor save
+    with RunLock(config.output_dir) if first_process else nullcontext():
+        if config.overwrite and not config.resume and first_process:
             shutil.rmtree(config.checkpoint_dir(), ignore_errors=True)
+        trainer = build_trainer(config, callbacks)
+        trainer.train(resume_from_checkpoint=True if config.resume else None)
+        # Mixed precision wraps forward in autocast; unwrapping gives back the full-precision model that is saved.
+        model: MagnetSentenceTransformer = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
+        if has_lora(model):
+            merge_lora(model)  # the exported model is a plain decoder; checkpoints kept the adapter
+        model.decoder.max_seq_length = trainer.export_max_seq_length
+        if trainer.is_world_process_zero():
+            _save_output(config, trainer, model)
     return model
+
+
+def _save_output(config: TrainConfig, trainer: MagnetTrainer, model: MagnetSentenceTransformer) -> None:
+    model.save(config.output_dir, overwrite=config.overwrite)
+    log = {
+        "config": asdict(config),
+        "recipe": trainer.recipe.name,
+        "steps": trainer.state.global_step,  # a time budget may end the run before config.max_steps
+        "log_history": trainer.state.log_history,
+    }
+    (Path(config.output_dir) / "training_log.json").write_text(json.dumps(log, indent=2, default=str))
+    if not config.keep_checkpoints:
+        shutil.rmtree(config.checkpoint_dir(), ignore_errors=True)
 
 
 def loss_curves(log_history: list[dict]) -> dict[str, list[tuple[int, float]]]:
