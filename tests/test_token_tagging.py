@@ -298,3 +298,16 @@ def test_cli_tag(probed, tmp_path, capsys):
     assert main(["tag", str(tmp_path / "plain"), TEXT]) == 2
     assert "no token classification head" in capsys.readouterr().err
     assert main(["tag", str(tmp_path / "tagger"), " "]) == 2
+
+
+def test_a_plain_save_over_a_tagger_save_leaves_no_tagger_behind(probed, tiny_decoder_dir, tmp_path):
+    model, _ = probed
+    target = tmp_path / "model"
+    model.save(str(target))
+    assert (target / "magnet_modules.json").is_file()
+    (target / "notes.txt").write_text("mine")
+    fresh(tiny_decoder_dir).save(str(target))  # the same folder, now a plain sentence encoder
+    assert not (target / "magnet_modules.json").exists()
+    assert (target / "notes.txt").read_text() == "mine"
+    reloaded = load_model(str(target))
+    assert not isinstance(reloaded[-1], type(model[-1]))  # no head left from the tagger
