@@ -132,20 +132,27 @@ class MagnetDecoder(InputModule):
         """Tokenize plain texts (never through a chat template), right-padded and truncated."""
         raw_texts = check_texts(inputs, "inputs")
         texts = [prompt + text for text in raw_texts] if prompt else raw_texts
+        max_length = kwargs.get("max_length") or self.max_seq_length
+        if prompt:
+            self._check_prompt_room(prompt, max_length)
         features = dict(
-            self.tokenizer(
-                texts,
-                padding=True,
-                truncation="longest_first",
-                max_length=kwargs.get("max_length") or self.max_seq_length,
-                return_tensors="pt",
-            )
+            self.tokenizer(texts, padding=True, truncation="longest_first", max_length=max_length, return_tensors="pt")
         )
         features.pop("token_type_ids", None)
         features["texts"] = raw_texts  # unprompted, for losses that build their own views
         if prompt:
             features["prompt_length"] = self.prompt_length(prompt)
         return features
+
+    def _check_prompt_room(self, prompt: str, max_length: int) -> None:
+        """Refuse a prompt that leaves no token of `max_length` for the text: every text would embed alike."""
+        used = self.prompt_length(prompt) + (1 if self.append_eos else 0)
+        if used >= max_length:
+            raise ValueError(
+                f"The prompt takes {used} of the {max_length} tokens of `max_seq_length` (EOS included), leaving "
+                f"none for the text, so every text would get the same embedding; shorten `prompt` "
+                f"({prompt!r:.60}) or raise `max_seq_length`."
+            )
 
     def prompt_length(self, prompt: str) -> int:
         """Prompt tokens at the start of a prompted text (as sentence-transformers' Transformer counts them)."""
