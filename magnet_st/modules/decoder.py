@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from sentence_transformers.base.modules import InputModule
 from tokenizers.processors import TemplateProcessing
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
@@ -32,6 +33,16 @@ def _is_peft_model(model: torch.nn.Module) -> bool:
     except ImportError:  # pragma: no cover - peft is a dependency
         return False
     return isinstance(model, PeftModel)
+
+
+def _load_causal_lm(folder: str, model_kwargs: dict[str, Any]) -> PreTrainedModel:
+    try:
+        return AutoModelForCausalLM.from_pretrained(folder, **model_kwargs)
+    except SafetensorError as error:
+        raise ValueError(
+            f"The weights in {folder!r} cannot be read ({error}): the safetensors file is corrupt or incomplete; "
+            "save or copy the model again."
+        ) from None
 
 
 class MagnetDecoder(InputModule):
@@ -75,7 +86,7 @@ class MagnetDecoder(InputModule):
         self.base_model_path = base_model_path or os.path.abspath(model_name_or_path)
         check_decoder_folder(model_name_or_path)
         model_kwargs = {"attn_implementation": "sdpa", **(model_kwargs or {})}
-        self.model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(model_name_or_path, **model_kwargs)
+        self.model: PreTrainedModel = _load_causal_lm(model_name_or_path, model_kwargs)
         # The config flag mirrors the default mode, so raw access to the model behaves like `forward`.
         self.model.config.is_causal = self.attention_mode == AttentionMode.CAUSAL.value
         self.tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, **(processor_kwargs or {}))
