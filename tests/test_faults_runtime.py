@@ -1,6 +1,7 @@
 """Runtime faults: cancelled streams, resumable evaluations, prompts that fill the window, one-line errors, seeds."""
 
 import json
+import signal
 import subprocess
 import sys
 import textwrap
@@ -356,3 +357,16 @@ def test_every_seeded_entry_point_gives_the_same_result_across_processes(tiny_de
         digests.append(json.loads(result.stdout.split("DIGEST ", 1)[1]))
     assert digests[0] == digests[1]
     assert set(digests[0]) == {"training", "probe", "probe_head", "lora", "generate", "infill", "evaluation"}
+
+
+def test_ctrl_c_during_cli_generate_stops_cleanly(saved_model):
+    command = [sys.executable, "-m", "magnet_st.cli", "generate", str(saved_model), "Once upon a time"]
+    process = subprocess.Popen(
+        [*command, "--max-new-tokens", "900"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    process.stdout.read(1)  # streaming has started
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    stderr = stderr.decode()
+    assert process.returncode == 130, stderr[-2000:]
+    assert "interrupted" in stderr and "terminate called" not in stderr and "Traceback" not in stderr

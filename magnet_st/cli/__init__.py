@@ -100,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
             # Bad input: one clear line, no traceback.
             print(f"magnet-st {args.command}: error: {error}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:  # Ctrl-C: the command's own cleanup (e.g. a stream's thread) has run
+            print(f"\nmagnet-st {args.command}: interrupted", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":
