@@ -28,7 +28,7 @@ from magnet_st.persistence import (
     write_plain_module_types,
 )
 from magnet_st.pretrained import PRETRAINED_MODELS, pretrained_model_folder
-from magnet_st.validation import check_texts
+from magnet_st.validation import check_prompt, check_texts
 
 SENTENCE_PROMPT = "Given the sentence, find its representation: "
 PROMPT_NAME = "sentence"
@@ -73,6 +73,7 @@ class MagnetSentenceTransformer(SentenceTransformer):
         if "attention_mode" in kwargs:
             kwargs["attention_mode"] = AttentionMode.parse_reading(kwargs["attention_mode"]).value
         check_texts(inputs, "inputs")
+        check_prompt(kwargs.get("prompt"))
         return super().encode(inputs, *args, **kwargs)
 
     def save(self, path: str | os.PathLike, *args: Any, overwrite: bool = False, **kwargs: Any) -> None:
@@ -90,6 +91,14 @@ class MagnetSentenceTransformer(SentenceTransformer):
             append_magnet_card(self, staging)
 
     save_pretrained = save
+
+
+def set_sentence_prompt(model: SentenceTransformer, prompt: str | None) -> None:
+    """Make `prompt` the model's default encoding prompt (prompt name "sentence"); None or "" removes it."""
+    model.prompts.pop(PROMPT_NAME, None)
+    if prompt:
+        model.prompts[PROMPT_NAME] = prompt
+    model.default_prompt_name = PROMPT_NAME if prompt else None
 
 
 def _pooling_mode(pooling: str) -> str:
@@ -126,7 +135,8 @@ def load_model(
             ("smollm2-135m", unadapted), a local Hugging Face decoder folder, or a folder saved by `model.save()`.
         pooling: "lasttoken" (the paper's final-token state, default) or "mean". Only for a new model.
         prompt: Instruction prepended to every text when encoding (sentence-transformers' prompt
-            mechanism, prompt name "sentence"); None for no prompt. Only for a new model.
+            mechanism, prompt name "sentence"); None for no prompt. A saved model keeps its own prompt
+            unless another one (or None) is given.
         attention_mode: Default attention when encoding: "bidirectional" (default) or "causal".
         max_seq_length: Truncation length in tokens (default 512 for a new model, the saved one otherwise).
         append_eos: Append EOS to every text (needed by final-token pooling). Only for a new model.
@@ -137,6 +147,7 @@ def load_model(
             see `magnet_st.backends.export_onnx`).
     """
     check_name_or_path(name_or_path)
+    check_prompt(prompt)
     mode = None if attention_mode is None else AttentionMode.parse_reading(attention_mode)
     if check_backend(backend) == "onnx":
         return load_onnx_model(
@@ -159,6 +170,8 @@ def load_model(
             model.decoder.attention_mode = mode.value
         if max_seq_length is not None:
             model.decoder.max_seq_length = max_seq_length
+        if prompt != SENTENCE_PROMPT:  # given explicitly: replaces the saved prompt
+            set_sentence_prompt(model, prompt)
         return model
 
     pooling_mode = _pooling_mode(pooling or "lasttoken")  # before the slow load

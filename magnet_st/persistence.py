@@ -124,6 +124,10 @@ def load_modules(path: Path, decoder_class: type[Module], model_kwargs: dict[str
     modules = []
     for entry in sorted(entries, key=lambda entry: int(entry["idx"])):
         subfolder = entry["path"]
+        if not (path / subfolder).is_dir():
+            raise FileNotFoundError(
+                f"{str(path / MODULES_FILE)!r} names module folder {subfolder!r}, which is missing."
+            )
         if (path / subfolder / MAGNET_CONFIG_FILE).is_file():
             module = decoder_class.load(str(path), subfolder=subfolder, model_kwargs=model_kwargs)
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,7 +23,20 @@ def check_texts(texts: Any, argument: str, *, allow_empty_strings: bool = False)
             raise TypeError(f"`{argument}[{index}]` must be a string, got {type(text).__name__}: {text!r:.60}.")
         if not allow_empty_strings and not text.strip():
             raise ValueError(f"`{argument}[{index}]` is an empty string; every text needs some content.")
+        if not text.isascii():
+            _check_encodable(text, f"{argument}[{index}]")
     return texts
+
+
+def _check_encodable(text: str, argument: str) -> None:
+    """Text the tokenizer can read: no lone surrogate (e.g. half of an emoji cut from a UTF-16 string)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(
+            f"`{argument}` has a lone surrogate character {text[error.start]!r} at position {error.start}; "
+            "it is not valid Unicode text (decode the source with errors='replace' or fix it)."
+        ) from None
 
 
 def check_positive_int(value: Any, argument: str, *, allow_none: bool = False) -> int | None:
@@ -31,3 +45,22 @@ def check_positive_int(value: Any, argument: str, *, allow_none: bool = False) -
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"`{argument}` must be a positive integer, got {value!r}.")
     return value
+
+
+def check_sampling(temperature: Any = None, top_k: Any = None, top_p: Any = None) -> None:
+    """Sampling settings: `temperature` a finite number > 0, `top_k` an integer >= 0, `top_p` in (0, 1]."""
+    if temperature is not None and (
+        isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < math.inf
+    ):
+        raise ValueError(f"`temperature` must be a finite number > 0, got {temperature!r}.")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0):
+        raise ValueError(f"`top_k` must be an integer >= 0 (0 = off), got {top_k!r}.")
+    if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1):
+        raise ValueError(f"`top_p` must be a number in (0, 1], got {top_p!r}.")
+
+
+def check_prompt(prompt: Any, argument: str = "prompt") -> str | None:
+    """An instruction prompt: a string or None."""
+    if prompt is not None and not isinstance(prompt, str):
+        raise TypeError(f"`{argument}` must be a string or None, got {type(prompt).__name__}: {prompt!r:.60}.")
+    return prompt

@@ -98,10 +98,13 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         try:
             return int(args.run(args) or 0)
-        except (ValueError, TypeError, FileNotFoundError, FileExistsError, ModuleNotFoundError) as error:
+        except (ValueError, TypeError, OSError, ModuleNotFoundError) as error:
             # Bad input: one clear line, no traceback.
             print(f"magnet-st {args.command}: error: {error}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:  # Ctrl-C: the command's own cleanup (e.g. a stream's thread) has run
+            print(f"\nmagnet-st {args.command}: interrupted", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":

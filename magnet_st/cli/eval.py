@@ -53,6 +53,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also score STS under causal/bidirectional x mean/last-token (decoder models)",
     )
     parser.add_argument("--max-seq-length", type=int, default=None)
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the parts an earlier run with the same settings wrote to --out/results.json; run only the rest",
+    )
     parser.set_defaults(run=run)
 
 
@@ -80,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         sts_variants=args.sts_variants,
         max_seq_length=args.max_seq_length,
+        resume=args.resume,
     )
     command = "magnet-st " + " ".join(shlex.quote(arg) for arg in sys.argv[1:]) if sys.argv[1:2] == ["eval"] else None
     results = run_suite(config, command=command)

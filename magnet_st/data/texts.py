@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
 
 from datasets import Dataset, load_dataset
+from datasets.exceptions import DatasetGenerationError
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ def load_texts(
     suffix = path.suffix.lower()
     if suffix in TABLE_FORMATS:
         options = {"delimiter": "\t"} if suffix == ".tsv" else {}
-        table = load_dataset(TABLE_FORMATS[suffix], data_files=str(path), split="train", **options)
+        table = _read_table(path, suffix, options)
         for column in (text_column, positive_column):
             if column is not None and column not in table.column_names:
                 raise ValueError(f"`data` file {str(path)!r} has no column {column!r}; columns: {table.column_names}.")
@@ -54,6 +56,31 @@ def load_texts(
     if max_texts is not None:
         keep = keep[:max_texts]
     return Dataset.from_dict({name: [values[i] for i in keep] for name, values in columns.items()})
+
+
+def _read_table(path: Path, suffix: str, options: dict[str, str]) -> Dataset:
+    """A table file through `datasets`; a malformed file is a ValueError naming the file (and line for JSON Lines)."""
+    try:
+        return load_dataset(TABLE_FORMATS[suffix], data_files=str(path), split="train", **options)
+    except DatasetGenerationError as error:
+        detail = _bad_json_line(path) if suffix == ".jsonl" else None
+        cause = detail or str(error.__cause__ or error).strip().splitlines()[-1]
+        raise ValueError(f"`data` file {str(path)!r} is not a valid {suffix[1:].upper()} file: {cause}") from None
+
+
+def _bad_json_line(path: Path) -> str | None:
+    """'line N: <JSON error>' for the first line of a JSON Lines file that is not a JSON object."""
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                return f"line {number}: {error}"
+            if not isinstance(record, dict):
+                return f"line {number}: expected a JSON object, got {type(record).__name__}"
+    return None
 
 
 def drop_short_texts(dataset: Dataset, tokenizer, min_tokens: int) -> Dataset:

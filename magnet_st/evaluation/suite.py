@@ -67,7 +67,11 @@ def versions() -> dict[str, str]:
 
 @dataclass
 class SuiteConfig:
-    """What one `magnet-st eval` run does; stored in results.json so the run can be repeated."""
+    """What one `magnet-st eval` run does; stored in results.json so the run can be repeated.
+
+    `resume=True` keeps the parts an earlier run of the same settings recorded in `out_dir/results.json`
+    and runs only the missing ones.
+    """
 
     models: list[str]
     suite: str = "smoke"
@@ -77,6 +81,7 @@ class SuiteConfig:
     seed: int = 0
     sts_variants: bool = False
     max_seq_length: int | None = None
+    resume: bool = False
 
     def __post_init__(self) -> None:
         if self.suite not in SIZES:
@@ -115,12 +120,18 @@ def run_suite(
         "versions": versions(),
         "models": [],
     }
+    finished = _finished_parts(out / "results.json", results) if config.resume else {}
     for spec in specs:
+        entry = finished.get(spec.label, {"parts": {}})
+        missing = [part for part in config.parts if part not in entry["parts"]]
+        results["models"].append(entry)
+        if not missing:
+            continue
         random.seed(config.seed)
         torch.manual_seed(config.seed)
         model = load_spec(spec, scratch=out, max_seq_length=config.max_seq_length)
-        entry = {**asdict(spec), "encoding": jsonable(encoding_settings(model)), "parts": {}}
-        for part in config.parts:
+        entry.update({**asdict(spec), "encoding": jsonable(encoding_settings(model)), "parts": entry["parts"]})
+        for part in missing:
             torch.manual_seed(config.seed)
             outcome = run_part(
                 part,
@@ -134,13 +145,38 @@ def run_suite(
             )
             entry["parts"][part] = outcome.to_dict()
             save_per_example(out, spec.label, outcome.per_example or {})  # beside results.json, for comparisons
-        results["models"].append(entry)
+            _write_json(out / "results.json", results)  # after each part: a later failure keeps it
         del model
-        _write_json(out / "results.json", results)  # after each model, so a long run keeps what it finished
     write_markdown(results, out / "results.md")
     results["plots"] = [str(path.name) for path in write_plots(results, out)]
     _write_json(out / "results.json", results)
     return results
+
+
+# Settings that must match for a resumed run to reuse an earlier run's parts.
+RESUME_KEYS = ("suite", "data_dir", "sizes")
+RESUME_CONFIG_KEYS = ("seed", "sts_variants", "max_seq_length")
+
+
+def _finished_parts(path: Path, results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The model entries (by label) of an earlier run at `path` whose settings match `results`; {} without one."""
+    if not path.is_file():
+        return {}
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"Cannot resume from {str(path)!r}: it is not valid JSON ({error}).") from None
+    _check_parts(earlier, path)
+    differing = [key for key in RESUME_KEYS if earlier.get(key) != jsonable(results[key])]
+    differing += [
+        f"config.{key}" for key in RESUME_CONFIG_KEYS if earlier.get("config", {}).get(key) != results["config"][key]
+    ]
+    if differing:
+        raise ValueError(
+            f"Cannot resume from {str(path)!r}: it was run with other settings ({', '.join(differing)}); "
+            "rerun without --resume or choose another --out."
+        )
+    return {model["label"]: model for model in earlier["models"]}
 
 
 def merge_results(folders: list[str | os.PathLike], out_dir: str | os.PathLike) -> dict[str, Any]:

@@ -8,7 +8,7 @@ every context key plus the earlier span tokens (causal across spans too): a caus
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -17,8 +17,10 @@ from transformers import DynamicCache, LogitsProcessorList, TemperatureLogitsWar
 from magnet_st.attention import AttentionMode
 from magnet_st.decoding import pad_sequences, run_decoder
 from magnet_st.generation.layout import BlankLayout
+from magnet_st.seeding import example_generator
 
-Sampler = Callable[[torch.Tensor], torch.Tensor]  # (B, V) logits -> (B,) chosen token ids
+# (R, V) logits and each row's example key (text x candidate, across batches) -> (R,) chosen token ids
+Sampler = Callable[[torch.Tensor, Sequence[int]], torch.Tensor]
 
 
 def make_sampler(
@@ -39,15 +41,22 @@ def make_sampler(
             processors.append(TopKLogitsWarper(top_k))
         if top_p is not None and top_p < 1.0:
             processors.append(TopPLogitsWarper(float(top_p)))
-    generator = None
-    if do_sample and seed is not None:
-        generator = torch.Generator(device=device).manual_seed(seed)
+    # One generator per example (text x candidate), so a seeded sample does not depend on the batch size.
+    generators: dict[int, torch.Generator] = {}
 
-    def choose(logits: torch.Tensor) -> torch.Tensor:
+    def generator_for(key: int) -> torch.Generator:
+        if key not in generators:
+            generators[key] = example_generator(seed, key, device)
+        return generators[key]
+
+    def choose(logits: torch.Tensor, row_keys: Sequence[int]) -> torch.Tensor:
         if not do_sample:
             return logits.argmax(dim=-1)
-        probs = torch.softmax(processors(None, logits.float()), dim=-1)  # (B, V)
-        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+        probs = torch.softmax(processors(None, logits.float()), dim=-1)  # (R, V)
+        if seed is None:
+            return torch.multinomial(probs, 1).squeeze(-1)
+        picks = [torch.multinomial(probs[row], 1, generator=generator_for(key)) for row, key in enumerate(row_keys)]
+        return torch.cat(picks)  # (R,)
 
     return choose
 
@@ -95,8 +104,12 @@ def decode_blanks(
     choose: Sampler,
     output_logits: bool,
     device: torch.device,
+    first_text: int = 0,
 ) -> list[RowState]:
-    """Prefill the contexts once, then decode every blank of every row (text x candidate) in lockstep."""
+    """Prefill the contexts once, then decode every blank of every row (text x candidate) in lockstep.
+
+    `first_text` is the index of `layouts[0]` among all texts of the call; it keys each row's sampler.
+    """
     cache, key_valid, hidden = prefill_context(decoder, layouts, device)
     # The state before each gap predicts its first span token: only those logits are needed.
     blank_logits = [
@@ -106,6 +119,7 @@ def decode_blanks(
         cache.batch_repeat_interleave(num_candidates)
         key_valid = key_valid.repeat_interleave(num_candidates, dim=0)
     rows = [RowState(layout) for layout in layouts for _ in range(num_candidates)]
+    row_keys = range(first_text * num_candidates, (first_text + len(layouts)) * num_candidates)
     starting = [blank_logits[index // num_candidates] for index in range(len(rows))]
     next_logits = torch.stack([logits[0] for logits in starting])  # (R, V)
     pad = decoder.tokenizer.pad_token_id
@@ -127,7 +141,7 @@ def decode_blanks(
         for index, state in enumerate(rows):
             if not state.done and not state.layout.at_end[state.blank]:
                 candidates[index, special] = float("-inf")
-        chosen = choose(candidates)  # (R,)
+        chosen = choose(candidates, row_keys)  # (R,)
         raw_logp = torch.log_softmax(next_logits, dim=-1)  # (R, V)
         feed = torch.full((len(rows),), pad, dtype=torch.long, device=device)  # (R,)
         feed_positions = torch.zeros((len(rows),), dtype=torch.long, device=device)  # (R,)

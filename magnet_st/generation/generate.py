@@ -12,10 +12,11 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
-from transformers import TextIteratorStreamer
+from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
 from magnet_st.decoding import bos_prefix, eval_mode, pad_sequences
-from magnet_st.validation import check_positive_int, check_texts
+from magnet_st.seeding import check_seed, example_seed, seeded
+from magnet_st.validation import check_positive_int, check_sampling, check_texts
 
 
 def _prompt_ids(decoder, prompt: str, chat_template: bool, system_prompt: str | None) -> list[int]:
@@ -57,8 +58,10 @@ def generate(
         max_new_tokens: Most tokens generated per prompt.
         chat_template: Render each prompt as a user message through the tokenizer's chat template.
         system_prompt: System message when `chat_template` is set.
-        stream: Return an iterator over text pieces as they are generated (one prompt only).
-        seed: Seed torch's generator first, for reproducible sampling.
+        stream: Return an iterator over text pieces as they are generated (one prompt only). Leaving the loop
+            early (or Ctrl-C) stops the generation cleanly.
+        seed: Seed of the sampler: each prompt's sample depends only on the seed and its place in `prompts`
+            (not on `batch_size`); the global random state is left as it was.
         batch_size: Prompts generated together (left-padded).
         **generate_kwargs: Passed to transformers' `generate` (`do_sample`, `temperature`, `top_k`, `top_p`,
             `num_beams`, `repetition_penalty`, ...).
@@ -73,8 +76,8 @@ def generate(
     prompts = check_texts(prompts, "prompts")
     check_positive_int(max_new_tokens, "max_new_tokens")
     check_positive_int(batch_size, "batch_size")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise TypeError(f"`seed` must be an integer or None, got {seed!r}.")
+    check_seed(seed)
+    check_sampling(*(generate_kwargs.get(name) for name in ("temperature", "top_k", "top_p")))
     for reserved in ("input_ids", "attention_mask", "is_causal", "streamer"):
         if reserved in generate_kwargs:
             raise ValueError(f"`{reserved}` is set by `magnet_st.generate`; pass prompts as text instead.")
@@ -98,35 +101,63 @@ def generate(
         "is_causal": True,  # overrides a saved bidirectional default
         **generate_kwargs,
     }
-    if seed is not None:
-        torch.manual_seed(seed)
     if stream:
-        return _stream(causal_lm, tokenizer, _left_padded(decoder, prompt_ids, device), options)
+        return _stream(causal_lm, tokenizer, _left_padded(decoder, prompt_ids, device), options, seed)
+    if seed is not None and options.get("do_sample", causal_lm.generation_config.do_sample):
+        # transformers samples a batch from one random stream: each prompt gets its own seeded run instead,
+        # so its sample does not depend on the batch size or on its neighbours.
+        batches = [(example_seed(seed, index), [ids]) for index, ids in enumerate(prompt_ids)]
+    else:
+        batches = [(seed, prompt_ids[start : start + batch_size]) for start in range(0, len(prompt_ids), batch_size)]
     outputs: list[str] = []
     with eval_mode(causal_lm):
-        for start in range(0, len(prompt_ids), batch_size):
-            inputs = _left_padded(decoder, prompt_ids[start : start + batch_size], device)
-            generated = causal_lm.generate(**inputs, **options)
+        for batch_seed, batch in batches:
+            inputs = _left_padded(decoder, batch, device)
+            with seeded(batch_seed, device=device):
+                generated = causal_lm.generate(**inputs, **options)
             new_tokens = generated[:, inputs["input_ids"].shape[1] :]  # (B, new)
             outputs.extend(tokenizer.decode(row, skip_special_tokens=True) for row in new_tokens)
     return outputs[0] if single and len(outputs) == 1 else outputs
 
 
-def _stream(causal_lm, tokenizer, inputs: dict[str, torch.Tensor], options: dict[str, Any]) -> Iterator[str]:
+class _StopFlag(StoppingCriteria):
+    """Stops `generate` at the next step once set (the consumer of a stream went away)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
+def _stream(
+    causal_lm, tokenizer, inputs: dict[str, torch.Tensor], options: dict[str, Any], seed: int | None
+) -> Iterator[str]:
+    """Text pieces as a worker thread generates them.
+
+    Leaving the loop early, closing or garbage-collecting the iterator, or an exception in the consumer
+    (KeyboardInterrupt included) sets the stop flag and joins the worker, so no thread outlives the stream.
+    """
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    stop = _StopFlag()
+    criteria = StoppingCriteriaList([*options.pop("stopping_criteria", []), stop])
     errors: list[BaseException] = []
 
     def work() -> None:
         try:
             with torch.no_grad():
-                causal_lm.generate(**inputs, **options, streamer=streamer)
+                causal_lm.generate(**inputs, **options, streamer=streamer, stopping_criteria=criteria)
         except BaseException as error:  # surfaced in the caller's thread
             errors.append(error)
             streamer.end()
 
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    yield from streamer
-    thread.join()
+    with eval_mode(causal_lm), seeded(example_seed(seed, 0) if seed is not None else None, device=causal_lm.device):
+        thread = threading.Thread(target=work, name="magnet-st-generate", daemon=True)
+        thread.start()
+        try:
+            yield from streamer
+        finally:
+            stop.event.set()
+            thread.join()
     if errors:
         raise errors[0]

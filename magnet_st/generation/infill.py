@@ -17,7 +17,8 @@ from magnet_st.generation.decode import decode_blanks, make_sampler
 from magnet_st.generation.layout import BLANK, check_window, tokenize_blanks
 from magnet_st.generation.lengths import DEFAULT_PHRASE_LENGTHS, choose_lengths
 from magnet_st.generation.results import InfillResult, collect_result
-from magnet_st.validation import check_positive_int, check_texts
+from magnet_st.seeding import check_seed
+from magnet_st.validation import check_positive_int, check_sampling, check_texts
 
 DEFAULT_MAX_AUTO_LENGTH = 32
 Lengths = int | None | Sequence[int | None] | Sequence[Sequence[int | None]]
@@ -67,19 +68,12 @@ class InfillOptions:
             raise ValueError(f"`blank` must be a non-empty marker string, got {self.blank!r}.")
         if not isinstance(self.do_sample, bool):
             raise TypeError(f"`do_sample` must be True or False, got {self.do_sample!r}.")
-        temperature, top_k, top_p = self.temperature, self.top_k, self.top_p
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-            raise ValueError(f"`temperature` must be a number > 0, got {temperature!r}.")
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0):
-            raise ValueError(f"`top_k` must be an integer >= 0 (0 = off), got {top_k!r}.")
-        if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1):
-            raise ValueError(f"`top_p` must be a number in (0, 1], got {top_p!r}.")
+        check_sampling(self.temperature, self.top_k, self.top_p)
         for name in ("num_candidates", "max_auto_length", "batch_size"):
             check_positive_int(getattr(self, name), name)
         if self.num_candidates > 1 and not self.do_sample:
             raise ValueError("`num_candidates` > 1 needs `do_sample=True`: greedy decoding gives one candidate.")
-        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
-            raise TypeError(f"`seed` must be an integer or None, got {self.seed!r}.")
+        check_seed(self.seed)
         if not _is_list(self.phrase_lengths) or not self.phrase_lengths:
             raise ValueError(
                 f"`phrase_lengths` must be a non-empty list of positive integers, got {self.phrase_lengths!r}."
@@ -203,6 +197,7 @@ def infill(
                 choose=choose,
                 output_logits=settings.output_logits,
                 device=device,
+                first_text=begin,
             )
             for offset, layout in enumerate(chunk):
                 candidates = rows[offset * per_text : (offset + 1) * per_text]

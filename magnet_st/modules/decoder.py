@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from sentence_transformers.base.modules import InputModule
 from tokenizers.processors import TemplateProcessing
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
@@ -32,6 +33,16 @@ def _is_peft_model(model: torch.nn.Module) -> bool:
     except ImportError:  # pragma: no cover - peft is a dependency
         return False
     return isinstance(model, PeftModel)
+
+
+def _load_causal_lm(folder: str, model_kwargs: dict[str, Any]) -> PreTrainedModel:
+    try:
+        return AutoModelForCausalLM.from_pretrained(folder, **model_kwargs)
+    except SafetensorError as error:
+        raise ValueError(
+            f"The weights in {folder!r} cannot be read ({error}): the safetensors file is corrupt or incomplete; "
+            "save or copy the model again."
+        ) from None
 
 
 class MagnetDecoder(InputModule):
@@ -75,7 +86,7 @@ class MagnetDecoder(InputModule):
         self.base_model_path = base_model_path or os.path.abspath(model_name_or_path)
         check_decoder_folder(model_name_or_path)
         model_kwargs = {"attn_implementation": "sdpa", **(model_kwargs or {})}
-        self.model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(model_name_or_path, **model_kwargs)
+        self.model: PreTrainedModel = _load_causal_lm(model_name_or_path, model_kwargs)
         # The config flag mirrors the default mode, so raw access to the model behaves like `forward`.
         self.model.config.is_causal = self.attention_mode == AttentionMode.CAUSAL.value
         self.tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, **(processor_kwargs or {}))
@@ -132,20 +143,27 @@ class MagnetDecoder(InputModule):
         """Tokenize plain texts (never through a chat template), right-padded and truncated."""
         raw_texts = check_texts(inputs, "inputs")
         texts = [prompt + text for text in raw_texts] if prompt else raw_texts
+        max_length = kwargs.get("max_length") or self.max_seq_length
+        if prompt:
+            self._check_prompt_room(prompt, max_length)
         features = dict(
-            self.tokenizer(
-                texts,
-                padding=True,
-                truncation="longest_first",
-                max_length=kwargs.get("max_length") or self.max_seq_length,
-                return_tensors="pt",
-            )
+            self.tokenizer(texts, padding=True, truncation="longest_first", max_length=max_length, return_tensors="pt")
         )
         features.pop("token_type_ids", None)
         features["texts"] = raw_texts  # unprompted, for losses that build their own views
         if prompt:
             features["prompt_length"] = self.prompt_length(prompt)
         return features
+
+    def _check_prompt_room(self, prompt: str, max_length: int) -> None:
+        """Refuse a prompt that leaves no token of `max_length` for the text: every text would embed alike."""
+        used = self.prompt_length(prompt) + (1 if self.append_eos else 0)
+        if used >= max_length:
+            raise ValueError(
+                f"The prompt takes {used} of the {max_length} tokens of `max_seq_length` (EOS included), leaving "
+                f"none for the text, so every text would get the same embedding; shorten `prompt` "
+                f"({prompt!r:.60}) or raise `max_seq_length`."
+            )
 
     def prompt_length(self, prompt: str) -> int:
         """Prompt tokens at the start of a prompted text (as sentence-transformers' Transformer counts them)."""

@@ -13,6 +13,7 @@ from peft import LoraConfig
 from transformers import EvalPrediction, Trainer, TrainingArguments
 
 from magnet_st.lora import add_lora, default_lora_config, has_lora
+from magnet_st.seeding import seeded
 from magnet_st.tagging.alignment import Segment, WordTokenizer
 from magnet_st.tagging.config import LORA_DEFAULTS, TaggerConfig
 from magnet_st.tagging.inference import Sentence, as_sentences
@@ -118,7 +119,8 @@ def finetune_lora(
     config = TaggerConfig.build(config, tagger_options).with_defaults(LORA_DEFAULTS)
     pooling, head, train_ids, eval_ids = new_tagger(model, config, words, tags, eval_words, eval_tags)
     if not has_lora(model):
-        add_lora(model, lora or default_lora_config())
+        with seeded(config.seed):  # LoRA's random init comes from the seed, not from whatever ran before
+            add_lora(model, lora or default_lora_config())
     attach_tagger(model, pooling, head)
 
     # Train and evaluation sentences share one list, so one collator serves both datasets.

@@ -14,6 +14,7 @@ from magnet_st.decoding import eval_mode
 from magnet_st.modules.word_pooling import WordPooling, check_alignment
 from magnet_st.tagging.alignment import WordTokenizer, join_words, split_words
 from magnet_st.tagging.tagger import find_tagger
+from magnet_st.validation import check_positive_int
 
 Sentence = tuple[str, list[tuple[int, int]]]  # text and the character span of each word
 Features = dict[str, Any]
@@ -52,6 +53,7 @@ def read_words(
     Returns, per output name, one (words, D) float tensor per sentence, each word read from the window it owns.
     Windows run longest first, so batches pad little.
     """
+    check_positive_int(batch_size, "batch_size")
     segments = word_tokenizer.segments(sentences)
     order = sorted(range(len(segments)), key=lambda k: -(segments[k].last - segments[k].first))
     device = next(model.decoder.parameters()).device

@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from magnet_st.modules.token_head import TokenClassificationHead
+from magnet_st.seeding import seeded
 from magnet_st.tagging.config import PROBE_DEFAULTS, TaggerConfig
 from magnet_st.tagging.inference import encode_words
 from magnet_st.tagging.scores import evaluate_cached
@@ -67,29 +68,29 @@ def train_probe_on_features(
         if len(sentence) != len(sentence_ids):
             raise ValueError(f"Sentence {index}: {len(sentence)} word states but {len(sentence_ids)} tags.")
     generator = torch.Generator().manual_seed(config.seed)
-    torch.manual_seed(config.seed)
-    device = head.linear.weight.device
-    optimizer = torch.optim.AdamW(head.parameters(), lr=config.learning_rate)
-    history, best = [], -math.inf
-    metric = "f1" if head.scheme == "IOB2" else "accuracy"
-    head.train()
-    progress = tqdm(range(1, config.steps + 1), desc="Probe", disable=not config.show_progress_bar)
-    for step in progress:
-        picked = torch.randint(len(features), (config.batch_size,), generator=generator).tolist()
-        states = torch.cat([features[i] for i in picked]).to(device)  # (words, H)
-        targets = torch.tensor([label for i in picked for label in ids[i]], device=device)  # (words,)
-        loss = torch.nn.functional.cross_entropy(head.classifier(states), targets)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if step % 50 == 0 or step == config.steps:
-            progress.set_postfix(loss=f"{loss.item():.4f}")
-        if eval_features is not None and (step % config.eval_interval == 0 or step == config.steps):
-            scores = evaluate_cached(head, eval_features, eval_tags)
-            history.append({"step": step, "loss": loss.item(), **scores})
-            if output_dir is not None:
-                _save_checkpoint(head, Path(output_dir), step, history, scores[metric] > best)
-            best = max(best, scores[metric])
+    with seeded(config.seed, device=head.linear.weight.device):  # dropout draws from the seed alone
+        device = head.linear.weight.device
+        optimizer = torch.optim.AdamW(head.parameters(), lr=config.learning_rate)
+        history, best = [], -math.inf
+        metric = "f1" if head.scheme == "IOB2" else "accuracy"
+        head.train()
+        progress = tqdm(range(1, config.steps + 1), desc="Probe", disable=not config.show_progress_bar)
+        for step in progress:
+            picked = torch.randint(len(features), (config.batch_size,), generator=generator).tolist()
+            states = torch.cat([features[i] for i in picked]).to(device)  # (words, H)
+            targets = torch.tensor([label for i in picked for label in ids[i]], device=device)  # (words,)
+            loss = torch.nn.functional.cross_entropy(head.classifier(states), targets)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if step % 50 == 0 or step == config.steps:
+                progress.set_postfix(loss=f"{loss.item():.4f}")
+            if eval_features is not None and (step % config.eval_interval == 0 or step == config.steps):
+                scores = evaluate_cached(head, eval_features, eval_tags)
+                history.append({"step": step, "loss": loss.item(), **scores})
+                if output_dir is not None:
+                    _save_checkpoint(head, Path(output_dir), step, history, scores[metric] > best)
+                best = max(best, scores[metric])
     head.eval()
     return history
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from magnet_st.data.conll import check_tagged
 from magnet_st.modules.token_head import TokenClassificationHead
 from magnet_st.modules.word_pooling import WordPooling
+from magnet_st.seeding import seeded
 from magnet_st.tagging.config import TaggerConfig
 
 
@@ -37,20 +38,22 @@ def new_tagger(
 ) -> tuple[WordPooling, TokenClassificationHead, list[list[int]], list[list[int]] | None]:
     """Check the data, build word pooling and a fresh head for it, and turn tags into label ids.
 
-    Unknown tags fail here, before any slow encoding or training.
+    Unknown tags fail here, before any slow encoding or training. The head's initialisation is seeded with
+    `config.seed`.
     """
     check_tagged(words, tags, "tags")
     if eval_words is not None:
         check_tagged(eval_words, eval_tags, "eval_tags")
     labels = config.labels if config.labels is not None else label_set(tags, config.scheme)
-    head = TokenClassificationHead(
-        model.decoder.get_embedding_dimension(),
-        labels,
-        dropout=config.dropout,
-        scheme=config.scheme,
-        attention_mode=config.attention_mode,
-        task=config.task,
-    )
+    with seeded(config.seed):  # the head's initial weights come from the seed, not from whatever ran before
+        head = TokenClassificationHead(
+            model.decoder.get_embedding_dimension(),
+            labels,
+            dropout=config.dropout,
+            scheme=config.scheme,
+            attention_mode=config.attention_mode,
+            task=config.task,
+        )
     head = head.to(next(model.decoder.parameters()).device)
     train_ids = label_ids(head, tags, "tags")
     eval_ids = label_ids(head, eval_tags, "eval_tags") if eval_tags is not None else None
