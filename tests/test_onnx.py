@@ -200,3 +200,10 @@ def test_real_model_onnx_matches_torch(ort, real_model, tmp_path):
     theirs = real_model.encode(texts, output_value="token_embeddings")
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-4, rtol=0)
+
+
+def test_onnx_refuses_a_prompt_that_fills_the_window(exported):
+    path, _ = exported
+    model = magnet_st.load_model(path, backend="onnx", max_seq_length=8)
+    with pytest.raises(ValueError, match="leaving none for the text"):
+        model.encode(["Rain."], prompt="a very long instruction that fills every one of the tokens: ")

@@ -42,6 +42,7 @@ class OnnxDecoder(InputModule):
     # Tokenization is MagnetDecoder's own, so both backends see the same token ids.
     preprocess = MagnetDecoder.preprocess
     prompt_length = MagnetDecoder.prompt_length
+    _check_prompt_room = MagnetDecoder._check_prompt_room
 
     def __init__(
         self,
@@ -76,6 +77,8 @@ class OnnxDecoder(InputModule):
         elif self.tokenizer.model_max_length > 10**8:  # the tokenizer's "no limit" sentinel
             self.max_seq_length = DEFAULT_MAX_SEQ_LENGTH
         self._prompt_lengths: dict[str, int] = {}
+        # The saved tokenizer appends EOS itself when the model was saved with `append_eos`.
+        self.append_eos = self.tokenizer("a")["input_ids"][-1:] == [self.tokenizer.eos_token_id]
 
     @property
     def max_seq_length(self) -> int:
