@@ -135,6 +135,5 @@ def test_real_pipeline_equals_predict(real_model, tmp_path):
     first = pipeline("token-classification", model=str(tmp_path / "ner"), aggregation_strategy="first")
     # "first" reads each word at its first token, as the tagger does; its word split is a heuristic.
     assert sum(pipeline_entities(first(text)) == want for text, want in zip(texts, expected)) >= 18
-    simple = pipeline("token-classification", model=str(tmp_path / "ner"), aggregation_strategy="simple")
-    text = "Peter Blackburn met EU officials in Brussels on Tuesday ."
-    assert [e["entity_group"] for e in simple(text)] == [e["label"] for e in predict(model, text)[0]["entities"]]
+    # "simple" labels every sub-token from its own state, on which the head never trained: no equality claimed
+    # (README, "NER with transformers").

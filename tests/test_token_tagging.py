@@ -120,7 +120,8 @@ def test_folder_with_word_pooling_settings_in_the_head_still_predicts(probed, tm
     model.save(str(folder))
     # Rewrite the folder into the earlier layout: no WordPooling entry, its settings in the head's config.
     modules = json.loads((folder / "modules.json").read_text())
-    pooling_entry, head_entry = modules[-2], modules[-1]
+    tagger_modules = json.loads((folder / "magnet_modules.json").read_text())  # the tagger's own modules
+    pooling_entry, head_entry = tagger_modules[-2], tagger_modules[-1]
     pooling_config = json.loads((folder / pooling_entry["path"] / "config.json").read_text())
     head_config = json.loads((folder / head_entry["path"] / "config.json").read_text())
     old_keys = ("embedding_dimension", "labels", "dropout", "scheme", "attention_mode", "task")
@@ -128,7 +129,8 @@ def test_folder_with_word_pooling_settings_in_the_head_still_predicts(probed, tm
     old_config.update(alignment=pooling_config["alignment"], prefix_token=pooling_config["prefix_token"])
     (folder / head_entry["path"] / "config.json").write_text(json.dumps(old_config))
     head_entry["idx"] = pooling_entry["idx"]
-    (folder / "modules.json").write_text(json.dumps([*modules[:-2], head_entry]))
+    (folder / "magnet_modules.json").unlink()  # the earlier layout listed every module in modules.json
+    (folder / "modules.json").write_text(json.dumps([*modules, head_entry]))
     reloaded = load_model(str(folder))
     assert not any(isinstance(module, WordPooling) for module in reloaded)
     assert predict(reloaded, texts) == expected
