@@ -3,8 +3,10 @@
     python evaluation/reference/curve.py WORK/adapters/step-* --out curve.json --plot curve.png
 
 Per snapshot (and the unadapted base as step 0): STS-B dev Spearman x100 (all pairs, MAGNET's reading), span
-perplexity with both contexts and with the left one only on ROCStories and Wikipedia, and LAMA P@1. Finished
-steps are kept in `--out` and skipped on a rerun.
+perplexity with both contexts and with the left one only on ROCStories and Wikipedia, and LAMA P@1, each with
+its 95% bootstrap interval. Finished steps are kept in `--out` and skipped on a rerun; the per-example
+statistics go to `--examples`, and `--claims STEP` compares that step with the base on the same examples
+(paired bootstrap): the infilling ratios of the issue's claims and the changes of left-only perplexity and LAMA.
 """
 
 from __future__ import annotations
@@ -13,35 +15,60 @@ import argparse
 import json
 from pathlib import Path
 
-from scipy.stats import spearmanr
-
 from magnet_st.data.paths import dataset_file
 from magnet_st.data.sts import read_stsb
+from magnet_st.evaluation.bootstrap import paired_interval, per_example_record, record_interval, record_score
 from magnet_st.evaluation.infilling import evaluate_infilling
 from magnet_st.evaluation.knowledge import evaluate_knowledge
 from magnet_st.model import load_model
 from magnet_st.pretrained import model_from_adapter
 
 
-def stsb_dev(model, data_dir: str | None) -> float:
+def stsb_dev(model, data_dir: str | None) -> dict:
     pairs = read_stsb(dataset_file(data_dir, "stsbenchmark", "sts-dev.csv"))
     first = model.encode(pairs["sentence1"], normalize_embeddings=True, batch_size=32)
     second = model.encode(pairs["sentence2"], normalize_embeddings=True, batch_size=32)
-    return 100 * float(spearmanr((first * second).sum(axis=1), pairs["score"]).statistic)
+    keys = list(zip(pairs["sentence1"], pairs["sentence2"]))
+    return per_example_record("spearman", keys, scale=100, predicted=(first * second).sum(axis=1), gold=pairs["score"])
 
 
-def measure(model, data_dir: str | None, infill_limit: int, lama_per_relation: int) -> dict[str, float]:
-    row = {"stsb_dev": stsb_dev(model, data_dir)}
+def measure(model, data_dir: str | None, infill_limit: int, lama_per_relation: int) -> tuple[dict, dict]:
+    """The curve's row (scores and intervals) and the per-example records behind it."""
+    records = {"stsb_dev": stsb_dev(model, data_dir)}
     for dataset in ("rocstories", "wikipedia"):
         for context in ("both", "left"):
             result = evaluate_infilling(
                 model, data_dir, dataset=dataset, context=context, limit=infill_limit, auto_length_limit=0
             )
-            row[f"{dataset}_{context}_ppl"] = result["perplexity"]
+            records[f"{dataset}_{context}_ppl"] = result["per_example"]["perplexity"]
     lama = evaluate_knowledge(model, data_dir, limit_per_relation=lama_per_relation)
-    row["lama_p1"] = lama["micro_precision_at_1"]
-    row["lama_facts"] = sum(lama["facts"].values())
-    return row
+    records["lama_p1"] = lama["per_example"]["micro"]
+    row = {}
+    for name, record in records.items():
+        row[name] = record_score(record)
+        row[f"{name}_interval"] = record_interval(record)
+    row["lama_facts"] = records["lama_p1"]["examples"]
+    return row, records
+
+
+CLAIMS = (  # (what, first record, second record, difference or ratio); "base:" reads step 0
+    ("ROCStories both / base left", "rocstories_both_ppl", "base:rocstories_left_ppl", "ratio"),
+    ("ROCStories both / own left", "rocstories_both_ppl", "rocstories_left_ppl", "ratio"),
+    ("Wikipedia both / base left", "wikipedia_both_ppl", "base:wikipedia_left_ppl", "ratio"),
+    ("Wikipedia both / own left", "wikipedia_both_ppl", "wikipedia_left_ppl", "ratio"),
+    ("ROCStories left / base left", "rocstories_left_ppl", "base:rocstories_left_ppl", "ratio"),
+    ("Wikipedia left / base left", "wikipedia_left_ppl", "base:wikipedia_left_ppl", "ratio"),
+    ("LAMA P@1 - base", "lama_p1", "base:lama_p1", "difference"),
+    ("STS-B dev - base", "stsb_dev", "base:stsb_dev", "difference"),
+)
+
+
+def claims(examples: dict[str, dict], step: str) -> list[dict]:
+    rows = []
+    for what, first, second, combine in CLAIMS:
+        other = examples["0"][second[5:]] if second.startswith("base:") else examples[step][second]
+        rows.append({"claim": what, **paired_interval(examples[step][first], other, combine)})
+    return rows
 
 
 def plot(curve: dict[str, dict[str, float]], path: Path) -> None:
@@ -78,8 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--infill-limit", type=int, default=200)
     parser.add_argument("--lama-per-relation", type=int, default=100)
     parser.add_argument("--no-base", action="store_true", help="skip step 0 (the unadapted base)")
+    parser.add_argument("--examples", type=Path, default=Path("curve_examples.json"))
+    parser.add_argument("--claims", default=None, help="a measured step to compare with the base (paired)")
     args = parser.parse_args(argv)
     curve = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    examples = json.loads(args.examples.read_text()) if args.examples.is_file() else {}
     todo = [] if args.no_base else [("0", None)]
     todo += [(folder.name.split("-")[1], folder) for folder in args.adapters]
     for step, adapter in todo:
@@ -87,9 +117,13 @@ def main(argv: list[str] | None = None) -> int:
             continue
         model = load_model(args.base) if adapter is None else model_from_adapter(args.base, adapter)
         model.eval()
-        curve[step] = measure(model, args.data, args.infill_limit, args.lama_per_relation)
+        curve[step], examples[step] = measure(model, args.data, args.infill_limit, args.lama_per_relation)
         print(step, json.dumps(curve[step]), flush=True)
         args.out.write_text(json.dumps(curve, indent=2) + "\n")
+        args.examples.write_text(json.dumps(examples))
+    if args.claims:
+        for row in claims(examples, args.claims):
+            print(json.dumps(row))
     if args.plot:
         plot(curve, args.plot)
     return 0
