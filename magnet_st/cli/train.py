@@ -50,7 +50,11 @@ def add_training_arguments(parser: argparse.ArgumentParser, defaults: TrainConfi
     parser.add_argument("--logging-steps", type=int, default=d.logging_steps, help="(default: %(default)s)")
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint of this output")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="train again into an existing output: its model files are replaced, other files stay",
+    )
     parser.add_argument("--keep-checkpoints", action="store_true", help="keep OUTPUT-checkpoints after a finished run")
 
 

@@ -85,7 +85,9 @@ def _check_folders(config: TrainConfig) -> None:
     if config.resume and newest_complete_checkpoint(config.checkpoint_dir())[0] is None:
         raise FileNotFoundError(f"`resume` found no complete checkpoint in {str(config.checkpoint_dir())!r}.")
     if output.exists() and any(output.iterdir()) and not (config.overwrite or config.resume):
-        raise FileExistsError(f"Output folder {str(output)!r} exists and is not empty; pass --overwrite to replace it.")
+        raise FileExistsError(
+            f"Output folder {str(output)!r} exists and is not empty; pass --overwrite to write the model into it (its model files are replaced, other files stay)."
+        )
     if config.resume:
         check_model_target(output, config.overwrite)  # refused now, not after the training
     if has_checkpoints and not (config.resume or config.overwrite):
