@@ -171,3 +171,12 @@ def test_cli_builds_the_corpus_and_reports_bad_input_in_one_line(tmp_path, data_
     )
     assert "max_passage_sentences" in capsys.readouterr().err
     assert not (tmp_path / "d.txt").exists()
+
+
+@pytest.mark.parametrize("name", ["corpus.jsonl", "corpus.csv", "corpus.JSON"])
+def test_corpus_refuses_a_table_file_name(tmp_path, name):
+    from magnet_st.data.corpus import build_corpus
+
+    with pytest.raises(ValueError, match="names a table file"):
+        build_corpus(tmp_path / name, tmp_path)
+    assert not (tmp_path / name).exists()

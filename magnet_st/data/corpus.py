@@ -140,6 +140,9 @@ def _passages(document: list[str], config: CorpusConfig, rng: random.Random) -> 
         start += size
 
 
+TABLE_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv", ".parquet")
+
+
 def build_corpus(
     output: str | os.PathLike, data_dir: str | os.PathLike | None = None, config: CorpusConfig | None = None
 ) -> CorpusStats:
@@ -147,6 +150,11 @@ def build_corpus(
 
     The file is written to a temporary name and renamed, so an interrupted build leaves no partial corpus.
     """
+    if Path(output).suffix.lower() in TABLE_SUFFIXES:
+        raise ValueError(
+            f"`output` {str(output)!r} names a table file, but the corpus is plain text, one text per line; "
+            "give it a .txt name (training reads it by its extension)."
+        )
     config = config or CorpusConfig()
     root = resolve_data_dir(data_dir)
     excluded = {normalize(sentence) for sentence in evaluation_sentences(root)}
