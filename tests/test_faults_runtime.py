@@ -99,7 +99,7 @@ def test_eval_checks_every_data_file_before_the_first_part(tmp_path, monkeypatch
     data = tmp_path / "data"
     wiki = data.joinpath(*WIKI_FILE)
     wiki.parent.mkdir(parents=True)
-    wiki.symlink_to(dataset_file(None, *WIKI_FILE))  # generation's file is there, knowledge's are not
+    wiki.symlink_to(Path(dataset_file(None, *WIKI_FILE)).resolve())  # generation's file is there, knowledge's are not
     ran = []
     monkeypatch.setattr(suite_module, "run_part", lambda part, *args, **kwargs: ran.append(part))
     config = SuiteConfig(models=["tiny"], parts=["generation", "knowledge"], data_dir=str(data), out_dir=str(tmp_path))
