@@ -16,6 +16,7 @@ staging folders are dropped, and what an interrupted rename step had moved aside
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -69,6 +70,16 @@ MODEL_FILE_PATTERNS = (
     "onnx",
     "openvino",
 )
+
+
+def files_digest(paths: list[Path]) -> str:
+    """A short SHA-256 of the files' bytes, in the order given: names a build of those exact files."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with path.open("rb") as file:
+            for block in iter(lambda: file.read(1 << 24), b""):
+                digest.update(block)
+    return digest.hexdigest()[:12]
 
 
 # -- who wrote a leftover --------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from magnet_st.data.corpus import build_corpus
+from magnet_st.training.checkpoints import newest_complete_checkpoint
 from magnet_st.training.train import TrainConfig, train
 
 CONFIG = Path(__file__).with_name("config.json")
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     snapshots = KeepAdapterSnapshots(settings["snapshot_steps"], work / "adapters")
     model = train(config, callbacks=[snapshots])
     del model
-    final = sorted(Path(config.checkpoint_dir()).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[-1]
+    final, _ = newest_complete_checkpoint(config.checkpoint_dir())
     copy_adapter(final, work / "adapters" / "final")
     shutil.copy(Path(config.output_dir) / "training_log.json", work / "adapters" / "final" / "training_log.json")
     print(f"adapter: {work / 'adapters' / 'final'}")

@@ -160,7 +160,6 @@ def _say_if_sample(args: argparse.Namespace, data: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from magnet_st.data.paths import dataset_file
-    from magnet_st.generation import generate, infill
     from magnet_st.pretrained import PRETRAINED_MODELS, REFERENCE_MODEL
     from magnet_st.training.budget import BUDGET_STEP_CAP, TimeBudgetCallback
     from magnet_st.training.train import train
@@ -203,19 +202,25 @@ def run(args: argparse.Namespace) -> int:
     if budgeted and callbacks[0].estimate is not None:
         print(f"      {longer_run_hint(callbacks[0].estimate, args.time_budget)}", flush=True)
     print("[4/4] The same weights infill and generate:", flush=True)
-    filled = infill(model, INFILL_EXAMPLE)  # a blank between sentences: the mean sentence length
-    print(f"      infill ({filled.fills[0].length} tokens, chosen automatically): {filled.text}")
-    print(f"      generate: {GENERATE_EXAMPLE}{generate(model, GENERATE_EXAMPLE, max_new_tokens=16)}")
+    show_infill_and_generate(model)
     if config.base == PRETRAINED_MODELS[REFERENCE_MODEL].base:  # a comparison only on the same base
         show_reference_model(args, after)
     print(f"Done in {(time.time() - started) / 60:.1f} min. Try it: SentenceTransformer({args.output!r}).encode([...])")
     return 0
 
 
+def show_infill_and_generate(model) -> None:
+    """The quick start's infill (a blank between sentences: the mean sentence length) and greedy generation."""
+    from magnet_st.generation import generate, infill
+
+    filled = infill(model, INFILL_EXAMPLE)
+    print(f"      infill ({filled.fills[0].length} tokens, chosen automatically): {filled.text}")
+    print(f"      generate: {GENERATE_EXAMPLE}{generate(model, GENERATE_EXAMPLE, max_new_tokens=16)}", flush=True)
+
+
 def show_reference_model(args: argparse.Namespace, after: float) -> None:
     """The same checks on the shipped reference model, trained once at a larger budget."""
     from magnet_st import load_model
-    from magnet_st.generation import generate, infill
     from magnet_st.pretrained import REFERENCE_MODEL, trained_steps
 
     reference = load_model(REFERENCE_MODEL)
@@ -223,9 +228,7 @@ def show_reference_model(args: argparse.Namespace, after: float) -> None:
     score = stsb_dev_spearman(reference, args.data_dir, args.sts_pairs)
     print(f"Beside it, the shipped {REFERENCE_MODEL} ({trained_steps(REFERENCE_MODEL)} steps on the project's corpus):")
     print(f"      STS-B dev Spearman: {score:.2f} (this run: {after:.2f})")
-    filled = infill(reference, INFILL_EXAMPLE)
-    print(f"      infill ({filled.fills[0].length} tokens, chosen automatically): {filled.text}")
-    print(f"      generate: {GENERATE_EXAMPLE}{generate(reference, GENERATE_EXAMPLE, max_new_tokens=16)}")
+    show_infill_and_generate(reference)
     print(f"      Use it: magnet_st.load_model({REFERENCE_MODEL!r})", flush=True)
 
 

@@ -9,7 +9,6 @@ type (the instruction the model was trained with, unless overridden per task typ
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 import struct
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from mteb.models.abs_encoder import AbsEncoder
+
+from magnet_st.folders import files_digest
 
 # Embedded base models -> (Hub id, licence) for `adapted_from` and `license`.
 EMBEDDED_BASES = {"smollm2-135m": ("HuggingFaceTB/SmolLM2-135M-Instruct", "apache-2.0")}
@@ -60,15 +61,6 @@ def _safetensors_sizes(folder: Path) -> tuple[int, int]:
             parameters += count
             size += tensor["data_offsets"][1] - tensor["data_offsets"][0]
     return parameters, size
-
-
-def _weights_digest(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(folder.glob("*.safetensors")):
-        with path.open("rb") as file:
-            for block in iter(lambda: file.read(1 << 24), b""):
-                digest.update(block)
-    return digest.hexdigest()[:12]
 
 
 def default_instructions(prompt: str) -> dict[str, str]:
@@ -115,7 +107,7 @@ def magnet_model_meta(
         loader=MagnetMtebEncoder,
         loader_kwargs={"model_path": str(folder.resolve()), "instructions": instructions},
         name=name or f"magnet-st/{folder.name}",
-        revision=revision or (_weights_digest(folder) if weights else None),
+        revision=revision or (files_digest(sorted(folder.glob("*.safetensors"))) if weights else None),
         release_date=released.isoformat() if released else None,
         languages=languages or ["eng-Latn"],
         n_parameters=parameters or None,

@@ -7,15 +7,15 @@ named by the adapter's hash: a new release of the adapter builds a new folder.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from magnet_st.base_models import cache_dir
+from magnet_st.folders import files_digest
 from magnet_st.persistence import is_saved_magnet_model
 
 logger = logging.getLogger(__name__)
@@ -24,16 +24,19 @@ ADAPTER_FILE = "adapter_model.safetensors"
 
 @dataclass(frozen=True)
 class PretrainedModel:
-    """A MAGNET model shipped as a LoRA adapter (peft format) in `folder`, over the embedded `base`."""
+    """A MAGNET model shipped as a LoRA adapter (peft format) in `folder`, over the embedded `base`.
+
+    `folder` defaults to the package's own `pretrained/<name>/`.
+    """
 
     name: str
     base: str
     description: str
     pooling: str = "lasttoken"
-    folder: Path = field(default=Path())
+    folder: Path | None = None
 
     def __post_init__(self) -> None:
-        if self.folder == Path():
+        if self.folder is None:
             object.__setattr__(self, "folder", Path(__file__).parent / self.name)
 
 
@@ -55,14 +58,6 @@ def trained_steps(name: str) -> int | None:
     return json.loads(log.read_text()).get("steps") if log.is_file() else None
 
 
-def _adapter_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:12]
-
-
 def model_from_adapter(base: str, adapter: str | os.PathLike, *, pooling: str = "lasttoken", **kwargs: Any):
     """A MAGNET model: `base` (embedded name or folder) with a saved LoRA adapter merged in."""
     from magnet_st.lora import load_adapter, merge_lora
@@ -82,7 +77,7 @@ def pretrained_model_folder(name: str) -> Path:
             f"The pretrained model {name!r} has no adapter in this installation ({adapter} is missing); "
             "reinstall magnet-st."
         )
-    target = cache_dir() / "pretrained" / f"{name}-{_adapter_digest(adapter)}"
+    target = cache_dir() / "pretrained" / f"{name}-{files_digest([adapter])}"
     if is_saved_magnet_model(target):
         return target
     logger.info("Building %s from %s and its adapter into %s (once)", name, spec.base, target)
