@@ -17,6 +17,7 @@ from typing import Any
 
 from mteb.models.abs_encoder import AbsEncoder
 
+from magnet_st.citation import MAGNET_ARXIV, MAGNET_CITATION
 from magnet_st.folders import files_digest
 
 # Embedded base models -> (Hub id, licence) for `adapted_from` and `license`.
@@ -32,13 +33,6 @@ TEXT_TASK_TYPES = (
     "Summarization",
     "BitextMining",
 )
-MAGNET_REFERENCE = "https://arxiv.org/abs/2501.08648"
-MAGNET_CITATION = """@inproceedings{khosla2025magnet,
-  title={MAGNET: Augmenting Generative Decoders with Representation Learning and Infilling Capabilities},
-  author={Khosla and others},
-  booktitle={Proceedings of ACL},
-  year={2025}
-}"""
 
 
 def _json(path: Path) -> dict[str, Any]:
@@ -121,7 +115,7 @@ def magnet_model_meta(
         public_training_data=Path(training["config"]["data"]).name if training.get("config") else None,
         training_datasets=set() if training else None,
         framework=["Sentence Transformers", "PyTorch", "Transformers", "safetensors"],
-        reference=MAGNET_REFERENCE,
+        reference=MAGNET_ARXIV,
         similarity_fn_name=settings.get("similarity_fn_name") or "cosine",
         use_instructions=True,
         adapted_from=adapted_from,

@@ -17,6 +17,7 @@ from sentence_transformers.util import get_rank, get_world_size
 from torch import nn
 from torch.nn import functional as F
 
+from magnet_st.citation import MAGNET_CITATION
 from magnet_st.data.views import IGNORE_INDEX, MaskedSpanView, ViewConfig, make_masked_span_view, sentence_starts
 from magnet_st.modules.decoder import MagnetDecoder
 
@@ -262,14 +263,7 @@ class MagnetLoss(nn.Module):
 
     @property
     def citation(self) -> str:
-        return """
-@inproceedings{khosla2025magnet,
-    title={MAGNET: Augmenting Generative Decoders with Representation Learning and Infilling Capabilities},
-    author={Khosla, Savya and others},
-    booktitle={Proceedings of ACL},
-    year={2025},
-    eprint={2501.08648},
-}"""
+        return MAGNET_CITATION
 
 
 class MNTPLoss(MagnetLoss):
