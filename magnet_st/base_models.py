@@ -15,11 +15,10 @@ from transformers.models.auto.modeling_auto import (
     MODEL_FOR_MASKED_LM_MAPPING_NAMES,
 )
 
+from magnet_st.model_names import DEFAULT_BASE_MODEL as DEFAULT_BASE_MODEL  # re-exported
 from magnet_st.persistence import atomic_folder
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_BASE_MODEL = "smollm2-135m"
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,14 @@
 
 import argparse
 import importlib.machinery
+import os
 import re
 import subprocess
 import sys
 import time
 import types
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -15,14 +17,33 @@ import magnet_st.cli as cli
 from magnet_st.cli import COMMANDS, build_parser
 from magnet_st.cli.output import silence_library_noise
 
-HEAVY = ("torch", "transformers", "sentence_transformers")
-LIGHT_COMMANDS = {
+HEAVY = ("torch", "transformers", "sentence_transformers", "peft", "mteb")
+# One valid command line per subcommand (nothing runs: these are only parsed).
+EVERY_COMMAND = {
+    "quickstart": ["quickstart", "--recipe", "llm2vec", "--time-budget", "2"],
     "encode": ["encode", "model", "a text"],
+    "corpus": ["corpus", "--out", "corpus.txt"],
+    "train": ["train", "--data", "texts.txt", "--output", "out", "--recipe", "mntp", "--precision", "fp32"],
     "infill": ["infill", "model", "a [BLANK] text"],
     "generate": ["generate", "model", "a prompt"],
     "tag": ["tag", "model", "a text"],
-    "corpus": ["corpus", "--out", "corpus.txt"],
+    "eval": ["eval", "model", "--suite", "paper", "--parts", "word", "knowledge"],
+    "export": ["export", "model", "out"],
     "export-onnx": ["export-onnx", "model"],
+    "export-tagger": ["export-tagger", "model", "out"],
+}
+# A run of each subcommand that needs the heavy libraries: the line it prints before importing them.
+FIRST_LINES = {
+    "quickstart": (["quickstart", "--output", "{tmp}/qs"], "[1/4] Base model smollm2-135m: STS-B dev Spearman"),
+    "encode": (["encode", "model", "a text"], "Loading model ..."),
+    "train": (["train", "--data", "texts.txt", "--output", "{tmp}/out"], "Training smollm2-135m with the magnet"),
+    "infill": (["infill", "model", "a [BLANK] text"], "Loading model ..."),
+    "generate": (["generate", "model", "a prompt"], "Loading model ..."),
+    "tag": (["tag", "model", "a text"], "Loading model ..."),
+    "eval": (["eval", "model", "--baseline", "tiny"], "Evaluating model, tiny (smoke suite) ..."),
+    "export": (["export", "model", "{tmp}/out"], "Loading model ..."),
+    "export-onnx": (["export-onnx", "model"], "Exporting model to ONNX ..."),
+    "export-tagger": (["export-tagger", "model", "{tmp}/out"], "Exporting the tagger in model ..."),
 }
 
 
@@ -33,10 +54,73 @@ def imported_after(code: str) -> list[str]:
     return eval(result.stdout.strip().splitlines()[-1])
 
 
-def test_parsing_light_subcommands_imports_no_heavy_library():
-    parses = "\n".join(f"parser.parse_args({argv!r})" for argv in LIGHT_COMMANDS.values())
-    code = f"import magnet_st\nfrom magnet_st.cli import build_parser\nparser = build_parser()\n{parses}"
+def test_every_command_is_checked():
+    assert set(EVERY_COMMAND) == set(COMMANDS)
+    assert set(FIRST_LINES) == set(COMMANDS) - {"corpus"}  # corpus needs no heavy library at all
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_parsing_and_help_of_every_command_import_no_heavy_library(command):
+    code = (
+        "from magnet_st.cli import build_parser\n"
+        "parser = build_parser()\n"
+        f"parser.parse_args({EVERY_COMMAND[command]!r})\n"
+        f"assert parser._subparsers._group_actions[0].choices[{command!r}].format_help()\n"
+        "parser.format_help()"
+    )
     assert imported_after(code) == []
+
+
+@pytest.mark.parametrize("command", list(FIRST_LINES))
+def test_every_command_prints_its_first_line_before_the_heavy_imports(command, tmp_path):
+    """With the heavy libraries blocked, the command prints its first line, then fails on the first heavy import."""
+    argv, first_line = FIRST_LINES[command]
+    argv = [arg.replace("{tmp}", str(tmp_path)) for arg in argv]
+    probe = (
+        "import sys\n"
+        f"sys.modules.update(dict.fromkeys({HEAVY!r}))  # importing any of them now raises ModuleNotFoundError\n"
+        "from magnet_st.cli import main\n"
+        f"sys.exit(main({argv!r}))"
+    )
+    checkout = str(Path(cli.__file__).parents[2])  # this magnet_st, not an installed one, from inside tmp_path
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [checkout, os.environ.get("PYTHONPATH")])))
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines = result.stdout.splitlines()
+    assert result.returncode == 2, result.stdout
+    assert lines[0].startswith(first_line), result.stdout
+    assert lines[-1].startswith(f"magnet-st {command}: error: import of ") and "halted" in lines[-1]
+
+
+def test_command_line_choices_are_the_libraries_own():
+    from magnet_st.cli.train import add_training_arguments
+    from magnet_st.evaluation.parts import EVALUATION_PARTS
+    from magnet_st.evaluation.sizes import SIZES
+    from magnet_st.training import RECIPES, TrainConfig
+    from magnet_st.training.budget import BUDGET_STEP_CAP
+    from magnet_st.training.train import TrainConfig as TrainConfigOfTrain
+
+    parser = argparse.ArgumentParser()
+    add_training_arguments(parser)
+    recipe = next(action for action in parser._actions if action.dest == "recipe")
+    assert sorted(recipe.choices) == sorted(RECIPES) and recipe.default == TrainConfig("", "").recipe
+    assert {name: r.description for name, r in RECIPES.items()} == cli_recipes()
+    assert TrainConfig is TrainConfigOfTrain and BUDGET_STEP_CAP == 100_000
+    for suite, sizes in SIZES.items():
+        assert set(sizes) == {part.name for part in EVALUATION_PARTS}, suite
+
+
+def cli_recipes() -> dict[str, str]:
+    """The recipes as `magnet-st train --help` lists them."""
+    help_text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    listed = help_text.split("recipes:\n", 1)[1].splitlines()
+    return dict(line.strip().split(maxsplit=1) for line in listed if line.strip())
 
 
 def test_top_level_help_is_fast_and_lists_every_command():

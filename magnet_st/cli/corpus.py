@@ -6,6 +6,8 @@ import argparse
 import json
 from dataclasses import asdict
 
+from magnet_st.cli.output import status
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("corpus")
@@ -17,6 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    status(f"Building the corpus into {args.out} ...")
     from magnet_st.data.corpus import CorpusConfig, build_corpus
 
     config = CorpusConfig(max_passage_sentences=args.max_passage_sentences, seed=args.seed)

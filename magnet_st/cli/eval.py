@@ -6,18 +6,20 @@ import argparse
 import shlex
 import sys
 
+from magnet_st.cli.output import status
+from magnet_st.evaluation.parts import PARTS
+from magnet_st.evaluation.sizes import SIZES
+from magnet_st.model_names import DEFAULT_BASE_MODEL
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from magnet_st.evaluation.parts import PARTS
-    from magnet_st.evaluation.suite import SIZES
-
     parser = subparsers.add_parser(
         "eval",
         description=(
-            "Models are NAME_OR_PATH[@ATTENTION[/POOLING]]: an embedded base (smollm2-135m, encoded causal/mean "
-            "unless told), a decoder or saved MAGNET folder, 'minilm' (all-MiniLM-L6-v2) or 'tiny' (a tiny random "
-            "decoder, for smoke runs). Example: magnet-st eval ./magnet-llama --baseline smollm2-135m "
-            "--baseline minilm --suite paper"
+            f"Models are NAME_OR_PATH[@ATTENTION[/POOLING]]: an embedded base ({DEFAULT_BASE_MODEL}, encoded "
+            "causal/mean unless told), a decoder or saved MAGNET folder, 'minilm' (all-MiniLM-L6-v2) or 'tiny' (a "
+            "tiny random decoder, for smoke runs). Example: magnet-st eval ./magnet-llama --baseline "
+            f"{DEFAULT_BASE_MODEL} --baseline minilm --suite paper"
         ),
     )
     parser.add_argument("model", nargs="?", help="the model to evaluate (first column of the table)")
@@ -62,19 +64,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from magnet_st.evaluation.report import markdown_table
-    from magnet_st.evaluation.suite import SuiteConfig, merge_results, run_suite
-
     if args.compare:
+        status(f"Comparing {len(args.compare)} runs ...")
         from magnet_st.evaluation.compare import comparison_markdown, write_comparison
 
         print(comparison_markdown(write_comparison(args.compare, args.out, args.reference)))
         return 0
+    if args.merge is None and args.model is None:
+        raise ValueError("`model` is missing: give the model to evaluate (or --merge DIR ...).")
+    status(
+        f"Merging {len(args.merge)} runs ..."
+        if args.merge
+        else f"Evaluating {', '.join([args.model, *args.baseline])} ({args.suite} suite) ..."
+    )
+    from magnet_st.evaluation.report import markdown_table
+    from magnet_st.evaluation.suite import SuiteConfig, merge_results, run_suite
+
     if args.merge:
         print(markdown_table(merge_results(args.merge, args.out)))
         return 0
-    if args.model is None:
-        raise ValueError("`model` is missing: give the model to evaluate (or --merge DIR ...).")
 
     config = SuiteConfig(
         models=[args.model, *args.baseline],

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 
 from magnet_st.cli.output import status
+from magnet_st.model_names import REFERENCE_MODEL
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("export")
-    parser.add_argument("model", help="a pretrained model name (magnet-smollm2-135m) or a saved MAGNET folder")
+    parser.add_argument("model", help=f"a pretrained model name ({REFERENCE_MODEL}) or a saved MAGNET folder")
     parser.add_argument("output", help="folder to write (loads with SentenceTransformer(output))")
     parser.set_defaults(run=run)
 

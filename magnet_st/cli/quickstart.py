@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from magnet_st.cli.train import add_training_arguments, config_from_args
-from magnet_st.training.train import TrainConfig
+from magnet_st.cli.train import add_training_arguments, config_from_args, recipes_epilog
+from magnet_st.model_names import REFERENCE_MODEL
+from magnet_st.train_config import BUDGET_STEP_CAP, TrainConfig
 
 QUICKSTART = TrainConfig(
     data="",
@@ -41,7 +42,9 @@ SCORE_CACHE_VERSION = 1  # bump when the scoring code changes what a cached scor
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("quickstart", help="adapt SmolLM2-135M with MAGNET into ./magnet-llama, then try it")
+    parser = subparsers.add_parser(
+        "quickstart", epilog=recipes_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument(
         "--data", default=None, help="text file to train on (default: the Wikipedia sentences in the data folder)"
     )
@@ -160,9 +163,6 @@ def _say_if_sample(args: argparse.Namespace, data: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from magnet_st.data.paths import dataset_file
-    from magnet_st.pretrained import PRETRAINED_MODELS, REFERENCE_MODEL
-    from magnet_st.training.budget import BUDGET_STEP_CAP, TimeBudgetCallback
-    from magnet_st.training.train import train
 
     _check_args(args)
     started = time.time()
@@ -172,6 +172,11 @@ def run(args: argparse.Namespace) -> int:
     steps_args = argparse.Namespace(**{**vars(args), "steps": BUDGET_STEP_CAP if budgeted else args.steps})
     config = config_from_args(steps_args, data, args.output, drop_cut_last_line=args.data is None)
     print(f"[1/4] Base model {config.base}: STS-B dev Spearman on {args.sts_pairs} pairs ...", flush=True)
+    # The training stack is imported after the first line, so the command answers at once.
+    from magnet_st.pretrained import PRETRAINED_MODELS
+    from magnet_st.training.budget import TimeBudgetCallback
+    from magnet_st.training.train import train
+
     unadapted, cached = unadapted_scores(config.base, args.data_dir, args.sts_pairs, config.max_seq_length)
     for encoding, score in unadapted.items():  # the base's best encoding is the fair baseline
         print(f"      unadapted, {encoding}: {score:.2f}{' (cached)' if cached else ''}", flush=True)
@@ -221,7 +226,7 @@ def show_infill_and_generate(model) -> None:
 def show_reference_model(args: argparse.Namespace, after: float) -> None:
     """The same checks on the shipped reference model, trained once at a larger budget."""
     from magnet_st import load_model
-    from magnet_st.pretrained import REFERENCE_MODEL, trained_steps
+    from magnet_st.pretrained import trained_steps
 
     reference = load_model(REFERENCE_MODEL)
     reference.eval()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from magnet_st.cli.output import status
 from magnet_st.precision import PRECISIONS
-from magnet_st.training.recipes import RECIPES
-from magnet_st.training.train import TrainConfig, train
+from magnet_st.train_config import RECIPE_DESCRIPTIONS, TrainConfig
 
 
 def add_training_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig | None = None) -> None:
@@ -15,7 +15,7 @@ def add_training_arguments(parser: argparse.ArgumentParser, defaults: TrainConfi
         "--base", default=d.base, help="embedded base name or local decoder folder (default: %(default)s)"
     )
     parser.add_argument(
-        "--recipe", default=d.recipe, choices=sorted(RECIPES), help="training recipe (default: %(default)s)"
+        "--recipe", default=d.recipe, choices=sorted(RECIPE_DESCRIPTIONS), help="training recipe (default: %(default)s)"
     )
     parser.add_argument(
         "--objectives", default=None, help="comma-separated objectives to train alone, e.g. mntp,msg (weight 1 each)"
@@ -87,8 +87,15 @@ def config_from_args(args: argparse.Namespace, data: str, output_dir: str, **ext
     )
 
 
+def recipes_epilog() -> str:
+    """The recipes, one line each, for the end of a subcommand's help."""
+    return "recipes:\n" + "\n".join(f"  {name:9s} {text}" for name, text in RECIPE_DESCRIPTIONS.items())
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("train")
+    parser = subparsers.add_parser(
+        "train", epilog=recipes_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", required=True, help="a .txt file (one text per line) or a CSV/JSON/Parquet file")
     parser.add_argument("--output", required=True, help="folder for the adapted model")
     parser.add_argument("--text-column", default="text", help="text column of a table file (default: %(default)s)")
@@ -101,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(
         args, args.data, args.output, text_column=args.text_column, positive_column=args.positive_column
     )
+    status(f"Training {config.base} with the {config.recipe} recipe on {config.data} ...")
+    from magnet_st.training.train import train
+
     train(config)
     print(f"Saved the adapted model to {args.output}")
     return 0

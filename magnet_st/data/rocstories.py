@@ -6,7 +6,6 @@ import csv
 import os
 
 from magnet_st.data.paths import dataset_file
-from magnet_st.generation import BLANK
 
 ROCSTORIES_TEST = ("rocstories_sample_11k", "ROCstory_test_1k.csv")
 
@@ -16,6 +15,8 @@ def rocstories_examples(data_dir: str | os.PathLike | None = None, limit: int | 
 
     The file has no header: storyid, title, s1..s5. The blank replaces s3, between s1 s2 and s4 s5.
     """
+    from magnet_st.generation import BLANK  # here: this module's file names must load without torch
+
     path = dataset_file(data_dir, *ROCSTORIES_TEST)
     examples = []
     with open(path, encoding="utf-8", newline="") as file:

@@ -10,7 +10,6 @@ import os
 import random
 
 from magnet_st.data.paths import dataset_file
-from magnet_st.generation import BLANK
 
 WIKI_FILE = ("wiki1m_for_simcse_head", "wiki1m_for_simcse.txt")
 WIKI_HELD_OUT_LINES = 1000
@@ -31,6 +30,8 @@ def wikipedia_examples(
     In each sentence of at least `min_tokens` tokens a span of 8-32 tokens (at most half the sentence) is
     removed at a seeded random place, with at least 4 context tokens on each side.
     """
+    from magnet_st.generation import BLANK  # here: this module's file names must load without torch
+
     rng = random.Random(seed)
     examples = []
     for line in held_out_lines(data_dir):

@@ -21,38 +21,8 @@ from magnet_st.encoding_variants import encoding_settings
 from magnet_st.evaluation.compare import save_per_example
 from magnet_st.evaluation.parts import PARTS, check_data_files, get_part, run_part
 from magnet_st.evaluation.results import PartOutcome, jsonable
+from magnet_st.evaluation.sizes import SIZES
 from magnet_st.evaluation.specs import ModelSpec, load_spec
-
-# Sizes: `smoke` runs in about a minute on 2 CPU cores (CI); `paper` gives the real numbers.
-SIZES: dict[str, dict[str, dict[str, Any]]] = {
-    "smoke": {
-        "sentence": {
-            "sts_limit": 40,
-            "classification_train_limit": 400,
-            "classification_test_limit": 40,
-            "samples_per_label": 4,
-            "n_experiments": 1,
-        },
-        "word": {"max_train_sentences": 40, "max_test_sentences": 20, "steps": 20, "show_progress_bar": False},
-        "infilling": {"limit": 4},
-        "generation": {"limit": 3, "max_new_tokens": 16},
-        "knowledge": {"limit_per_relation": 2, "max_new_tokens": 4},
-    },
-    "paper": {
-        "sentence": {
-            "sts_limit": None,  # the whole STS-B test split, 1,379 pairs
-            "classification_train_limit": None,
-            "classification_test_limit": 1000,
-            "samples_per_label": 8,  # mteb's default protocol
-            "n_experiments": 3,
-        },
-        "word": {"max_train_sentences": 2000, "max_test_sentences": 500, "show_progress_bar": False},
-        # every ROCStories test story (1,000); two spans in each held-out Wikipedia sentence long enough (1,098)
-        "infilling": {"limit": None, "spans_per_sentence": 2},
-        "generation": {"limit": 100, "max_new_tokens": 64},
-        "knowledge": {"limit_per_relation": 200, "max_new_tokens": 5},  # 2,396 facts
-    },
-}
 
 
 def versions() -> dict[str, str]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from magnet_st.base_models import cache_dir
 from magnet_st.folders import files_digest
+from magnet_st.model_names import REFERENCE_MODEL
 from magnet_st.persistence import is_saved_magnet_model
 
 logger = logging.getLogger(__name__)
@@ -41,15 +42,12 @@ class PretrainedModel:
 
 
 PRETRAINED_MODELS: dict[str, PretrainedModel] = {
-    "magnet-smollm2-135m": PretrainedModel(
-        name="magnet-smollm2-135m",
+    REFERENCE_MODEL: PretrainedModel(
+        name=REFERENCE_MODEL,
         base="smollm2-135m",
         description="SmolLM2-135M-Instruct adapted with the MAGNET recipe on the project's corpus (LoRA r=16)",
     ),
 }
-
-
-REFERENCE_MODEL = "magnet-smollm2-135m"
 
 
 def trained_steps(name: str) -> int | None:

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 
 from transformers import TrainerCallback
 
+from magnet_st.train_config import BUDGET_STEP_CAP
 from magnet_st.validation import check_positive_int
-
-BUDGET_STEP_CAP = 100_000  # the trainer's nominal max_steps in a budgeted run; the callback lowers it
 
 
 @dataclass(frozen=True)

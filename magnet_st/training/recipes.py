@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from magnet_st.data.views import ViewConfig
 from magnet_st.losses import objective_weights
+from magnet_st.train_config import RECIPE_DESCRIPTIONS
 
 
 @dataclass(frozen=True)
@@ -62,17 +63,17 @@ NO_MASKING = ViewConfig(mask_rate=0.0)
 RECIPES: dict[str, Recipe] = {
     recipe.name: recipe
     for recipe in (
-        Recipe("magnet", "MAGNET: MNTP + SSCL + MSG together (weights 1, 1, 1)", (Stage(0.0, 1.0, 1.0, 1.0),)),
+        Recipe("magnet", RECIPE_DESCRIPTIONS["magnet"], (Stage(0.0, 1.0, 1.0, 1.0),)),
         Recipe(
             "llm2vec",
-            "LLM2Vec: bidirectional MNTP for the first half, then unsupervised SimCSE with mean pooling",
+            RECIPE_DESCRIPTIONS["llm2vec"],
             (Stage(0.0, 1.0, 0.0, 0.0), Stage(0.5, 0.0, 1.0, 0.0)),
             views=NO_SPANS,
             pooling="mean",
         ),
-        Recipe("mntp", "Ablation: bidirectional MNTP alone", (Stage(0.0, 1.0, 0.0, 0.0),), views=NO_SPANS),
-        Recipe("sscl", "Ablation: SSCL (unsupervised SimCSE, final-token pooling) alone", (Stage(0.0, 0.0, 1.0, 0.0),)),
-        Recipe("msg", "Ablation: missing-span generation alone", (Stage(0.0, 0.0, 0.0, 1.0),), views=NO_MASKING),
+        Recipe("mntp", RECIPE_DESCRIPTIONS["mntp"], (Stage(0.0, 1.0, 0.0, 0.0),), views=NO_SPANS),
+        Recipe("sscl", RECIPE_DESCRIPTIONS["sscl"], (Stage(0.0, 0.0, 1.0, 0.0),)),
+        Recipe("msg", RECIPE_DESCRIPTIONS["msg"], (Stage(0.0, 0.0, 0.0, 1.0),), views=NO_MASKING),
     )
 }
 

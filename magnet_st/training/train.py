@@ -7,76 +7,27 @@ import logging
 import os
 import shutil
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from sentence_transformers import SentenceTransformerTrainingArguments
 from transformers import set_seed
 
-from magnet_st.base_models import DEFAULT_BASE_MODEL
 from magnet_st.data.texts import drop_short_texts, load_texts
 from magnet_st.folders import check_model_target, expand_folder
 from magnet_st.lora import add_lora, default_lora_config, has_lora, merge_lora
 from magnet_st.losses import MagnetLoss
 from magnet_st.model import MagnetSentenceTransformer, load_model
-from magnet_st.precision import check_precision, training_precision
+from magnet_st.precision import training_precision
+from magnet_st.train_config import TrainConfig
 from magnet_st.training.checkpoints import newest_complete_checkpoint
 from magnet_st.training.lock import RunLock
 from magnet_st.training.memory import return_freed_memory_eagerly
 from magnet_st.training.recipes import get_recipe
 from magnet_st.training.trainer import MagnetTrainer
-from magnet_st.validation import check_positive_int
 
 logger = logging.getLogger(__name__)
 MIN_TOKENS = 3  # one context token, one span token, and room for a target
-
-
-@dataclass
-class TrainConfig:
-    """Everything a training run needs (the CLI maps its flags onto this)."""
-
-    data: str
-    output_dir: str
-    base: str = DEFAULT_BASE_MODEL
-    recipe: str = "magnet"
-    mntp_weight: float | None = None  # None: the recipe's schedule
-    sscl_weight: float | None = None
-    msg_weight: float | None = None
-    objectives: list[str] | None = None  # train only these ("mntp", "sscl", "msg"), weight 1 each
-    max_steps: int = 200
-    batch_size: int = 16
-    learning_rate: float = 5e-4  # LoRA on short runs: 2e-4 barely moves STS, 1e-3 starts to hurt generation
-    max_seq_length: int = 64
-    max_texts: int | None = None
-    text_column: str = "text"
-    positive_column: str | None = None
-    lora: bool = True
-    lora_r: int = 16
-    gradient_checkpointing: bool = False
-    return_freed_memory: bool = False  # glibc: hand freed activation pages back at once (training/memory.py)
-    warmup_ratio: float = 0.05
-    logging_steps: int = 10
-    save_steps: int = 50
-    seed: int = 42
-    resume: bool = False
-    overwrite: bool = False
-    keep_checkpoints: bool = False
-    drop_cut_last_line: bool = False
-    precision: str = "auto"  # "bf16" mixed precision, "fp32", or "auto" (magnet_st.precision)
-
-    def __post_init__(self) -> None:
-        for name in ("max_steps", "batch_size", "max_seq_length", "logging_steps", "save_steps", "lora_r"):
-            check_positive_int(getattr(self, name), name)
-        check_positive_int(self.max_texts, "max_texts", allow_none=True)
-        if self.learning_rate <= 0:
-            raise ValueError(f"`learning_rate` must be > 0, got {self.learning_rate!r}.")
-        check_precision(self.precision)
-        self.data = str(Path(self.data).expanduser()) if self.data else self.data
-        self.output_dir = str(Path(self.output_dir).expanduser()) if self.output_dir else self.output_dir
-
-    def checkpoint_dir(self) -> Path:
-        output = Path(self.output_dir)
-        return output.parent / f"{output.name}-checkpoints"
 
 
 def _check_folders(config: TrainConfig) -> None:
