@@ -6,13 +6,16 @@ sentences (STS-B test), same batch size, same pooling and prompt. The plain pipe
 over a saved MAGNET folder bidirectional, so each is paired with the matching magnet_st mode.
 
 Part "backends": torch fp32, ONNX fp32 and ONNX int8 (onnxruntime, `magnet_st.backends`) on the same
-saved model: sentences/s and the ratio to torch fp32, STS-B test Spearman of each, per-sentence cosine
-of int8 to fp32 and the largest difference of ONNX fp32 to torch. Each backend gets `--threads` threads.
+saved model (default: the trained magnet-smollm2-135m): sentences/s and the ratio to torch fp32, STS-B
+test Spearman of each, per-sentence cosine of int8 to fp32 (mean, min, 1st percentile) and the difference
+of ONNX fp32 to torch, absolute and relative to each vector's largest value. Speeds are timed at each of
+`--threads` thread counts.
 
 Rounds alternate between the compared pipelines to share any machine noise.
 
-    python benchmarks/encode.py [--part plain|backends|all] [--model smollm2-135m] [--sentences 256]
-        [--batch-size 32] [--rounds 3] [--threads 2] [--sts-pairs N]
+    python benchmarks/encode.py [--part plain|backends|all] [--model smollm2-135m]
+        [--backends-model magnet-smollm2-135m] [--sentences 256]
+        [--batch-size 32] [--rounds 3] [--threads 1 2] [--sts-pairs N]
 """
 
 from __future__ import annotations
@@ -88,67 +91,86 @@ def compare_plain(args: argparse.Namespace, sentences: list[str]) -> None:
     print("ratio = magnet_st throughput / plain sentence-transformers throughput (1.0 = same speed)")
 
 
-def compare_backends(args: argparse.Namespace, sentences: list[str], pairs: dict[str, list]) -> None:
+def backend_models(folder: str, threads: int) -> dict:
+    """torch fp32, ONNX fp32 and ONNX int8 over one exported folder, each limited to `threads` threads."""
     import onnxruntime
 
+    from magnet_st.backends import quantized_file_name
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    models = {"torch fp32": load_model(folder, device="cpu")}
+    for name, file_name in (("onnx fp32", "onnx/model.onnx"), ("onnx int8", quantized_file_name())):
+        kwargs = {"file_name": file_name, "session_options": options}
+        models[name] = load_model(folder, backend="onnx", model_kwargs=kwargs)
+    return models
+
+
+def cosine_summary(ours: torch.Tensor, reference: torch.Tensor) -> str:
+    cosine = torch.nn.functional.cosine_similarity(ours, reference).numpy()
+    return f"mean {cosine.mean():.4f} min {cosine.min():.4f} 1st percentile {np.percentile(cosine, 1):.4f}"
+
+
+def compare_backends(args: argparse.Namespace, sentences: list[str], pairs: dict[str, list]) -> None:
     from magnet_st.backends import export_onnx, quantized_file_name
 
-    def session_options():
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = args.threads
-        options.inter_op_num_threads = 1
-        return options
-
     options = dict(batch_size=args.batch_size, convert_to_tensor=True, show_progress_bar=False)
+    speeds: dict[tuple[int, str], list[float]] = {}
     with tempfile.TemporaryDirectory() as folder:
-        load_model(args.model).save(folder)
+        load_model(args.backends_model).save(folder)
         began = time.perf_counter()
         export_onnx(folder)
         export_seconds = time.perf_counter() - began
-        models = {"torch fp32": load_model(folder, device="cpu")}
-        for name, file_name in (("onnx fp32", "onnx/model.onnx"), ("onnx int8", quantized_file_name())):
-            kwargs = {"file_name": file_name, "session_options": session_options()}
-            models[name] = load_model(folder, backend="onnx", model_kwargs=kwargs)
-        speeds = {name: [] for name in models}
-        for _ in range(args.rounds):  # alternate, one round each
-            for name, model in models.items():
-                speeds[name].append(throughput(lambda texts, m=model: m.encode(texts, **options), sentences, 1))
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            models = backend_models(folder, threads)
+            for _ in range(args.rounds):  # alternate, one round each
+                for name, model in models.items():
+                    speed = throughput(lambda texts, m=model: m.encode(texts, **options), sentences, 1)
+                    speeds.setdefault((threads, name), []).append(speed)
         unique = sorted(set(pairs["sentence1"]) | set(pairs["sentence2"]))
         index = {text: row for row, text in enumerate(unique)}
         vectors = {name: model.encode(unique, **options) for name, model in models.items()}
 
-    gold = pairs["score"]
-    print(f"model={args.model} sentences={len(sentences)} batch_size={args.batch_size} threads={args.threads}")
+    gold = np.array(pairs["score"])
+    print(f"model={args.backends_model} sentences={len(sentences)} batch_size={args.batch_size} threads={args.threads}")
     print(describe_cpu())
     print(f"export (fp32 + int8) took {export_seconds:.0f} s; int8 file: {quantized_file_name()}")
     print(f"STS-B test: {len(gold)} pairs, {len(unique)} sentences")
-    base = statistics.median(speeds["torch fp32"])
-    print(f"{'backend':<12} {'sentences/s':>12} {'ratio':>7} {'STS-B':>7}")
+    print(f"{'backend':<12} {'threads':>7} {'sentences/s':>12} {'ratio':>7}")
+    for (threads, name), values in speeds.items():
+        speed = statistics.median(values)
+        base = statistics.median(speeds[threads, "torch fp32"])
+        print(f"{name:<12} {threads:>7} {speed:>12.1f} {speed / base:>7.2f}")
     for name, vector in vectors.items():
         left = vector[[index[text] for text in pairs["sentence1"]]]
         right = vector[[index[text] for text in pairs["sentence2"]]]
         cosine = torch.nn.functional.cosine_similarity(left, right).numpy()
-        spearman = 100 * spearmanr(cosine, np.array(gold)).statistic
-        speed = statistics.median(speeds[name])
-        print(f"{name:<12} {speed:>12.1f} {speed / base:>7.2f} {spearman:>7.2f}")
-    int8_cosine = torch.nn.functional.cosine_similarity(vectors["onnx int8"], vectors["onnx fp32"])
-    print(f"int8 vs fp32 per-sentence cosine: mean {int8_cosine.mean():.4f} min {int8_cosine.min():.4f}")
-    print(f"onnx fp32 vs torch: max |diff| {(vectors['onnx fp32'] - vectors['torch fp32']).abs().max():.2e}")
-    print("ratio = sentences/s / torch fp32 sentences/s")
+        print(f"{name:<12} STS-B test Spearman {100 * spearmanr(cosine, gold).statistic:.2f}")
+    print(f"int8 vs onnx fp32 per-sentence cosine: {cosine_summary(vectors['onnx int8'], vectors['onnx fp32'])}")
+    difference = (vectors["onnx fp32"] - vectors["torch fp32"]).abs().max(dim=1).values
+    scale = vectors["torch fp32"].abs().max(dim=1).values
+    print(
+        f"onnx fp32 vs torch: max |diff| {difference.max():.2e}, largest |value| {scale.max():.1f}, "
+        f"max |diff| / the vector's largest |value| {(difference / scale).max():.2e}"
+    )
+    print("ratio = sentences/s / torch fp32 sentences/s at the same thread count")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", default="all", choices=["plain", "backends", "all"])
     parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--backends-model", default="magnet-smollm2-135m", help="model of the backends part")
     parser.add_argument("--sentences", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts to time")
     parser.add_argument("--sts-pairs", type=int, default=None, help="STS-B test pairs for quality (default all)")
     parser.add_argument("--data", default=None)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(max(args.threads))
 
     rows = read_stsb(dataset_file(args.data, "stsbenchmark", "sts-test.csv"))
     sentences = (rows["sentence1"] + rows["sentence2"])[: args.sentences]

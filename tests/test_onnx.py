@@ -199,7 +199,9 @@ def test_real_model_onnx_matches_torch(ort, real_model, tmp_path):
     ours = onnx_model.encode(texts, output_value="token_embeddings")
     theirs = real_model.encode(texts, output_value="token_embeddings")
     for a, b in zip(ours, theirs):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-4, rtol=0)
+        # Final states reach |x| ~ 20, and torch's fused attention sums in another order than the exported
+        # math attention: the two agree to ~2e-6 of the largest value; a wrong mask or dropped layer is off by O(1).
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5 * float(b.abs().max()), rtol=0)
 
 
 def test_onnx_refuses_a_prompt_that_fills_the_window(exported):
