@@ -167,7 +167,7 @@ def test_label_all_tokens_is_the_default_for_first_only():
     assert TaggerConfig(alignment="first").labels_all_tokens
     assert not TaggerConfig(alignment="first", label_all_tokens=False).labels_all_tokens
     assert not TaggerConfig(alignment="previous").labels_all_tokens
-    with pytest.raises(ValueError, match="`label_all_tokens=True` needs alignment='first'"):
+    with pytest.raises(ValueError, match="`label_all_tokens` needs alignment='first'"):
         TaggerConfig(alignment="own", label_all_tokens=True)
     # Unset, it follows the alignment a later `build` sets.
     assert not TaggerConfig.build(TaggerConfig(alignment="first"), {"alignment": "previous"}).labels_all_tokens

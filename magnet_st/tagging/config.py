@@ -25,7 +25,7 @@ def check_label_all_tokens(label_all_tokens: bool | None, alignment: str) -> boo
         raise ValueError(f"`label_all_tokens` must be True, False or None, got {label_all_tokens!r}.")
     if label_all_tokens and alignment != "first":
         raise ValueError(
-            f"`label_all_tokens=True` needs alignment='first', got alignment={alignment!r}: it trains the head on "
+            f"`label_all_tokens` needs alignment='first', got alignment={alignment!r}: it trains the head on "
             "each sub-token's own state, which only a first-sub-token reading shares with prediction."
         )
     return label_all_tokens
