@@ -210,12 +210,14 @@ def test_cli_export_tagger(exported, tmp_path, capsys):
 def test_real_pipeline_equals_predict(real_model, tmp_path):
     from magnet_st.model import MagnetSentenceTransformer
 
-    model = probed(MagnetSentenceTransformer(modules=[real_model.decoder]), "first", sentences=100, steps=300)
+    # alignment="first" trains with label_all_tokens: later sub-tokens learn I-X / O, as "simple" reads them.
+    model = probed(MagnetSentenceTransformer(modules=[real_model.decoder]), "first", sentences=300, steps=300)
     export_tagger(model, tmp_path / "ner")
     texts = [" ".join(s.words) for s in conll2003_split(None, "test", 20)]
     expected = [entities(predict(model, text)) for text in texts]
     first = pipeline("token-classification", model=str(tmp_path / "ner"), aggregation_strategy="first")
-    # "first" reads each word at its first token, as the tagger does; its word split is a heuristic.
-    assert sum(pipeline_entities(first(text)) == want for text, want in zip(texts, expected)) >= 18
-    # "simple" labels every sub-token from its own state, on which the head never trained: no equality claimed
-    # (README, "NER with transformers").
+    assert sum(pipeline_entities(first(text)) == want for text, want in zip(texts, expected)) >= 19
+    # "simple" labels every sub-token from its own state; label_all_tokens taught later sub-tokens I-X / O, but a
+    # linear probe on the unadapted base is too noisy per token for full equality (README, "NER with transformers").
+    simple = pipeline("token-classification", model=str(tmp_path / "ner"), aggregation_strategy="simple")
+    assert sum(pipeline_entities(simple(text)) == want for text, want in zip(texts, expected)) >= 9
