@@ -96,6 +96,36 @@ def test_intervals_become_error_bars(results):
     assert [round(y, 6) for _, y in segment] == [round(cell["interval"][0], 6), round(cell["interval"][1], 6)]
 
 
+def error_bars(axis):
+    """(bar height, error-bar low, error-bar high) of every bar drawn with an error bar, read from the artists."""
+    found = []
+    for container in axis.containers:
+        if isinstance(container, BarContainer) and container.errorbar is not None:
+            (_, low), (_, high) = container.errorbar.lines[2][0].get_segments()[0]
+            found.append((round(container.patches[0].get_height(), 6), round(low, 6), round(high, 6)))
+    return sorted(found)
+
+
+def test_intervals_maps_of_multi_score_results_become_error_bars(results):
+    results = copy.deepcopy(results)
+    parts = next(m for m in results["models"] if m["parts"]["knowledge"]["status"] == "ok")["parts"]
+    word, lama = parts["word"]["result"], parts["knowledge"]["result"]
+    greedy = parts["generation"]["result"]["greedy"]
+    word["intervals"] = {"ner": [word["ner"] - 1.5, word["ner"] + 2.5], "pos": None}  # None: no bar drawn
+    lama["intervals"] = {"trex": [lama["precision_at_1"]["trex"] - 4.0, lama["precision_at_1"]["trex"] + 1.0]}
+    greedy["intervals"] = {"rep-4": [greedy["rep-4"] - 0.01, greedy["rep-4"] + 0.02], "rep-2": [0.0, 1.0]}
+    figures = claim_figures(results)
+
+    def expected(value, interval):
+        return [(round(value, 6), round(interval[0], 6), round(interval[1], 6))]
+
+    assert error_bars(figures["word_probes"].axes[0]) == expected(word["ner"], word["intervals"]["ner"])
+    knowledge = expected(lama["precision_at_1"]["trex"], lama["intervals"]["trex"])
+    assert error_bars(figures["knowledge"].axes[0]) == knowledge
+    repetition = expected(greedy["rep-4"], greedy["intervals"]["rep-4"])  # rep-2 has no bar in this figure
+    assert error_bars(figures["repetition"].axes[0]) == repetition
+
+
 def test_write_plots_replaces_stale_files(results, tmp_path):
     (tmp_path / "plot_00_old.png").write_bytes(b"x")
     written = write_plots(results, tmp_path)

@@ -58,6 +58,8 @@ def test_attention_mode_and_labels_are_normalised():
         (dict(learning_rate=0), "`learning_rate`"),
         (dict(learning_rate="fast"), "`learning_rate`"),
         (dict(seed=1.5), "`seed`"),
+        (dict(alignment="first", label_all_tokens="yes"), "`label_all_tokens`"),
+        (dict(alignment="previous", label_all_tokens=True), "`label_all_tokens`"),
     ],
 )
 def test_bad_settings_name_their_argument(kwargs, message):

@@ -1,8 +1,9 @@
 """results.json -> one bar chart per claim of the paper, bars named by data set, each model in a fixed colour.
 
 Figures are built as matplotlib objects (`claim_figures`) and written as PNGs (`write_plots`). A result cell
-(the dict holding a score) may carry `interval`: [low, high], a 95% bootstrap interval, drawn as an error
-bar; without it the bar has none. A model without a number in a figure gets no bar and no legend entry.
+(the dict holding a score) may carry `interval`: [low, high], a 95% bootstrap interval, and a result holding
+several scores `intervals`: {score name: [low, high]}; either is drawn as an error bar, and a bar without one
+has none. A model without a number in a figure gets no bar and no legend entry.
 """
 
 from __future__ import annotations
@@ -33,20 +34,36 @@ def result_of(model: dict[str, Any], part: str) -> dict[str, Any] | None:
     return entry.get("result") if entry.get("status") == "ok" else None
 
 
+def interval_of(enclosing: list[dict[str, Any]], name: str, own: bool) -> list[float] | None:
+    """A score's 95% interval: the `interval` of a cell holding it alone (`own`), else `intervals[name]` of the
+    nearest enclosing dict that names it (a result holding several scores: word probes, LAMA, repetition)."""
+    if own and enclosing[-1].get("interval"):
+        return list(enclosing[-1]["interval"])
+    for node in reversed(enclosing):
+        intervals = node.get("intervals")
+        if isinstance(intervals, dict) and name in intervals:
+            return list(intervals[name]) if intervals[name] else None
+    return None
+
+
 def cell(part: str, *path: str, value: str | None = None) -> Reader:
-    """Reads result[path...]: a number, or a dict holding the number under `value` and maybe an `interval`."""
+    """Reads result[path...]: a number, or a dict holding the number under `value`, and its interval if any."""
 
     def read(model: dict[str, Any]) -> Cell | None:
         node: Any = result_of(model, part)
+        enclosing, name = [], ""  # the dicts walked through, from the result inward; the score's key
         for key in path:
-            node = node.get(key) if isinstance(node, dict) else None
-        interval = None
-        if isinstance(node, dict):
-            interval = node.get("interval")
-            node = node.get(value) if value else None
+            if not isinstance(node, dict):
+                return None
+            enclosing.append(node)
+            node, name = node.get(key), key
+        own = isinstance(node, dict) and value is not None
+        if own:
+            enclosing.append(node)
+            node, name = node.get(value), value
         if not isinstance(node, (int, float)) or isinstance(node, bool) or node != node:  # missing or NaN
             return None
-        return float(node), list(interval) if interval else None
+        return float(node), interval_of(enclosing, name, own)
 
     return read
 

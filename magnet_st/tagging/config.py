@@ -17,6 +17,20 @@ PROBE_DEFAULTS = {"steps": 4000, "learning_rate": 5e-4, "batch_size": 32}  # LLM
 LORA_DEFAULTS = {"steps": 500, "learning_rate": 2e-4, "batch_size": 8}
 
 
+def check_label_all_tokens(label_all_tokens: bool | None, alignment: str) -> bool:
+    """`label_all_tokens` resolved for `alignment`: None -> True for "first"; True elsewhere is refused."""
+    if label_all_tokens is None:
+        return alignment == "first"
+    if not isinstance(label_all_tokens, bool):
+        raise ValueError(f"`label_all_tokens` must be True, False or None, got {label_all_tokens!r}.")
+    if label_all_tokens and alignment != "first":
+        raise ValueError(
+            f"`label_all_tokens` needs alignment='first', got alignment={alignment!r}: it trains the head on "
+            "each sub-token's own state, which only a first-sub-token reading shares with prediction."
+        )
+    return label_all_tokens
+
+
 @dataclass
 class TaggerConfig:
     """What a tagger reads, what it predicts, and how it trains; checked once, when built.
@@ -27,6 +41,11 @@ class TaggerConfig:
         labels: Label names in output order; None takes the labels seen in the training tags.
         alignment: "previous" (MAGNET: the states before a word's sub-tokens), "own" or "first" (the word's first
             sub-token; the one a transformers token-classification export can express).
+        label_all_tokens: Also train the head on each word's later sub-tokens, labelled I-X inside an entity of type
+            X and O (or the word's own label) elsewhere, the "label all tokens" convention of transformers'
+            token-classification examples; the exported checkpoint then gives the same entities under the
+            pipeline's `aggregation_strategy="simple"`. Prediction still reads each word at its first sub-token.
+            None: True for alignment "first", the only alignment it applies to.
         attention_mode: Decoder attention while tagging: "bidirectional" or "causal" (an unadapted base).
         prefix_token: Token before every sentence so the first word has a previous position: "bos", "eos", "none".
         dropout: Dropout before the head's linear layer.
@@ -42,6 +61,7 @@ class TaggerConfig:
     scheme: str = "IOB2"
     labels: Sequence[str] | None = None
     alignment: str = "previous"
+    label_all_tokens: bool | None = None
     attention_mode: str = "bidirectional"
     prefix_token: str = "bos"
     dropout: float = 0.1
@@ -59,6 +79,7 @@ class TaggerConfig:
         if self.labels is not None:
             self.labels = check_labels(self.labels, self.scheme)
         check_alignment(self.alignment)
+        check_label_all_tokens(self.label_all_tokens, self.alignment)
         self.attention_mode = AttentionMode.parse_reading(self.attention_mode).value
         check_prefix_token(self.prefix_token)
         self.dropout = check_dropout(self.dropout)
@@ -85,6 +106,11 @@ class TaggerConfig:
         return dataclasses.replace(
             self, **{key: value for key, value in defaults.items() if getattr(self, key) is None}
         )
+
+    @property
+    def labels_all_tokens(self) -> bool:
+        """Whether the head also trains on later sub-tokens (`label_all_tokens`, None resolved for the alignment)."""
+        return check_label_all_tokens(self.label_all_tokens, self.alignment)
 
     @property
     def eval_interval(self) -> int:

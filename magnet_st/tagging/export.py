@@ -7,10 +7,12 @@ head's weights in its classifier layer, and a tokenizer that puts the tagger's p
 `pipeline("token-classification", model=folder)` load it with no `trust_remote_code` and no magnet_st.
 
 Only the "first" alignment can be exported. A token-classification model labels every token from that
-token's own state, and transformers' pipelines read a word's label from its first sub-token. MAGNET's
-"previous" alignment reads a word from the state *before* its first token (the previous word's last token),
-and "own" averages the word's states; neither is a per-token read, so exporting them raises an error that
-says how to train a "first" tagger instead.
+token's own state: `aggregation_strategy="first"` reads a word at its first sub-token, as `predict` does, and
+"simple" labels every sub-token and joins I-X tokens to the entity before them. A "first" tagger trained
+with `label_all_tokens` (its default) has learnt I-X / O on later sub-tokens, so "simple" gives the same
+entities as `predict` too. MAGNET's "previous" alignment reads a word from the state *before* its first token
+(the previous word's last token), and "own" averages the word's states; neither is a per-token read, so
+exporting them raises an error that says how to train a "first" tagger instead.
 """
 
 from __future__ import annotations

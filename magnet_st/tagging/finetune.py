@@ -18,27 +18,43 @@ from magnet_st.tagging.alignment import Segment, WordTokenizer
 from magnet_st.tagging.config import LORA_DEFAULTS, TaggerConfig
 from magnet_st.tagging.inference import Sentence, as_sentences
 from magnet_st.tagging.scores import tagging_scores
-from magnet_st.tagging.tagger import attach_tagger, find_tagger, new_tagger
+from magnet_st.tagging.tagger import attach_tagger, continuation_ids, find_tagger, new_tagger
 
 IGNORE_INDEX = -100  # label of a word read from another window, and of padding words
 
 
 class WordCollator:
-    """Segments of labelled sentences -> decoder features plus word labels (-100 where a word is read elsewhere)."""
+    """Segments of labelled sentences -> decoder features plus word labels (-100 where a word is read elsewhere).
+
+    With `continuation_ids` (label id -> label of a word's later sub-tokens, "label all tokens"), it also adds
+    `token_labels` (B x T): the continuation label at every later sub-token of an owned word, -100 elsewhere.
+    """
 
     def __init__(
-        self, word_tokenizer: WordTokenizer, sentences: Sequence[Sentence], label_ids: Sequence[Sequence[int]]
+        self,
+        word_tokenizer: WordTokenizer,
+        sentences: Sequence[Sentence],
+        label_ids: Sequence[Sequence[int]],
+        continuation_ids: Sequence[int] | None = None,
     ) -> None:
         self.word_tokenizer, self.sentences, self.label_ids = word_tokenizer, sentences, label_ids
+        self.continuation_ids = continuation_ids
 
     def __call__(self, segments: Sequence[Segment]) -> dict[str, torch.Tensor]:
         features = self.word_tokenizer.features(self.sentences, segments)
-        labels = torch.full(features["word_token_mask"].shape[:2], IGNORE_INDEX, dtype=torch.long)  # (B, W)
+        word_token_mask = features["word_token_mask"]  # (B, W, T)
+        labels = torch.full(word_token_mask.shape[:2], IGNORE_INDEX, dtype=torch.long)  # (B, W)
         for row, segment in enumerate(segments):
             own = self.label_ids[segment.sentence][segment.own_first : segment.own_last]
             start = segment.own_first - segment.first
             labels[row, start : start + len(own)] = torch.tensor(own)
         features["labels"] = labels
+        if self.continuation_ids is not None:
+            later = word_token_mask & (word_token_mask.cumsum(-1) > 1)  # (B, W, T): a word's tokens after its first
+            continuation = torch.tensor(self.continuation_ids)[labels.clamp(min=0)]  # (B, W)
+            continuation[labels == IGNORE_INDEX] = IGNORE_INDEX
+            # (B, T): each later sub-token takes its word's continuation label (max: -100 unless a word owns it)
+            features["token_labels"] = torch.where(later, continuation[..., None], IGNORE_INDEX).amax(1)
         return features
 
 
@@ -60,11 +76,15 @@ class TaggerTrainer(Trainer):
         super().__init__(model=model, args=args, **kwargs)
 
     def compute_loss(self, model, inputs: dict[str, torch.Tensor], return_outputs: bool = False, **kwargs: Any):
-        features = {key: value for key, value in inputs.items() if key != "labels"}
-        logits = model(features, attention_mode=self.attention_mode)[self.head.module_output_name]  # (B, W, labels)
-        loss = torch.nn.functional.cross_entropy(
-            logits.flatten(0, 1).float(), inputs["labels"].flatten(), ignore_index=IGNORE_INDEX
-        )
+        features = {key: value for key, value in inputs.items() if key not in ("labels", "token_labels")}
+        outputs = model(features, attention_mode=self.attention_mode)
+        logits = outputs[self.head.module_output_name]  # (B, W, labels)
+        predicted, targets = logits.flatten(0, 1), inputs["labels"].flatten()
+        if "token_labels" in inputs:  # later sub-tokens, labelled from their own states ("label all tokens")
+            token_embeddings = outputs["token_embeddings"].to(self.head.linear.weight.dtype)  # (B, T, H)
+            predicted = torch.cat([predicted, self.head.classifier(token_embeddings).flatten(0, 1)])
+            targets = torch.cat([targets, inputs["token_labels"].flatten()])
+        loss = torch.nn.functional.cross_entropy(predicted.float(), targets, ignore_index=IGNORE_INDEX)
         return (loss, {"loss": loss, "logits": logits}) if return_outputs else loss
 
     def word_scores(self, prediction: EvalPrediction) -> dict[str, float]:
@@ -161,7 +181,12 @@ def finetune_lora(
         attention_mode=config.attention_mode,
         train_dataset=train_segments,
         eval_dataset=eval_segments,
-        data_collator=WordCollator(word_tokenizer, sentences, train_ids + (eval_ids or [])),
+        data_collator=WordCollator(
+            word_tokenizer,
+            sentences,
+            train_ids + (eval_ids or []),
+            continuation_ids(head) if config.labels_all_tokens else None,
+        ),
     )
     train_output = trainer.train()
     model.eval()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from magnet_st.attention import AttentionMode
 from magnet_st.decoding import eval_mode
 from magnet_st.modules.word_pooling import WordPooling, check_alignment
-from magnet_st.tagging.alignment import WordTokenizer, join_words, split_words
+from magnet_st.tagging.alignment import Segment, WordTokenizer, join_words, split_words
 from magnet_st.tagging.tagger import find_tagger
 from magnet_st.validation import check_positive_int
 
@@ -38,6 +38,30 @@ def as_sentences(inputs: Any, argument: str = "inputs") -> list[Sentence]:
     return sentences
 
 
+def word_batches(
+    model,
+    word_tokenizer: WordTokenizer,
+    sentences: Sequence[Sentence],
+    forward: Callable[[Features], Features],
+    *,
+    batch_size: int,
+    show_progress_bar: bool,
+) -> Iterator[tuple[list[Segment], Features]]:
+    """Run `forward` over every sentence's windows in batches; yields each batch's segments and output features.
+
+    Windows run longest first, so batches pad little.
+    """
+    check_positive_int(batch_size, "batch_size")
+    segments = word_tokenizer.segments(sentences)
+    order = sorted(range(len(segments)), key=lambda k: -(segments[k].last - segments[k].first))
+    device = next(model.decoder.parameters()).device
+    with eval_mode(model):
+        for start in tqdm(range(0, len(order), batch_size), desc="Words", disable=not show_progress_bar):
+            batch = [segments[k] for k in order[start : start + batch_size]]
+            features = {key: value.to(device) for key, value in word_tokenizer.features(sentences, batch).items()}
+            yield batch, forward(features)
+
+
 def read_words(
     model,
     word_tokenizer: WordTokenizer,
@@ -51,28 +75,63 @@ def read_words(
     """Run `forward` over every sentence's windows; each of `outputs` reads a (B, W, D) tensor from the features.
 
     Returns, per output name, one (words, D) float tensor per sentence, each word read from the window it owns.
-    Windows run longest first, so batches pad little.
     """
-    check_positive_int(batch_size, "batch_size")
-    segments = word_tokenizer.segments(sentences)
-    order = sorted(range(len(segments)), key=lambda k: -(segments[k].last - segments[k].first))
-    device = next(model.decoder.parameters()).device
     words: dict[str, list[torch.Tensor | None]] = {name: [None] * len(sentences) for name in outputs}
-    with eval_mode(model):
-        for start in tqdm(range(0, len(order), batch_size), desc="Words", disable=not show_progress_bar):
-            batch = [segments[k] for k in order[start : start + batch_size]]
-            features = {key: value.to(device) for key, value in word_tokenizer.features(sentences, batch).items()}
-            features = forward(features)
-            for name, read in outputs.items():
-                values = read(features).float().cpu()  # (B, W, D)
-                for row, segment in enumerate(batch):
-                    sentence = words[name][segment.sentence]
-                    if sentence is None:
-                        sentence = torch.zeros(len(sentences[segment.sentence][1]), values.shape[-1])
-                        words[name][segment.sentence] = sentence
-                    local = slice(segment.own_first - segment.first, segment.own_last - segment.first)
-                    sentence[segment.own_first : segment.own_last] = values[row, local]
+    for batch, features in word_batches(
+        model, word_tokenizer, sentences, forward, batch_size=batch_size, show_progress_bar=show_progress_bar
+    ):
+        for name, read in outputs.items():
+            values = read(features).float().cpu()  # (B, W, D)
+            for row, segment in enumerate(batch):
+                sentence = words[name][segment.sentence]
+                if sentence is None:
+                    sentence = torch.zeros(len(sentences[segment.sentence][1]), values.shape[-1])
+                    words[name][segment.sentence] = sentence
+                local = slice(segment.own_first - segment.first, segment.own_last - segment.first)
+                sentence[segment.own_first : segment.own_last] = values[row, local]
     return words
+
+
+def encode_subtokens(
+    model,
+    inputs: Any,
+    *,
+    attention_mode: str = "bidirectional",
+    prefix_token: str = "bos",
+    batch_size: int = 16,
+    show_progress_bar: bool = False,
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The state of every sub-token of every word: per sentence, (states, word of each state).
+
+    States (N x H, float) run word by word, each word's sub-tokens in order, so a word's first row is its
+    "first"-alignment vector. A word whose tokens were all cut from its window gets one zero row, as
+    `encode_words` gives it.
+    """
+    mode = AttentionMode.parse_reading(attention_mode).value
+    sentences = as_sentences(inputs)
+    word_tokenizer = WordTokenizer(model.decoder.tokenizer, model.decoder.max_seq_length, prefix_token)
+    tokens: list[list[torch.Tensor | None]] = [[None] * len(spans) for _, spans in sentences]
+    for batch, features in word_batches(
+        model,
+        word_tokenizer,
+        sentences,
+        lambda features: model.decoder(features, attention_mode=mode),
+        batch_size=batch_size,
+        show_progress_bar=show_progress_bar,
+    ):
+        states = features["token_embeddings"].float().cpu()  # (B, T, H)
+        word_token_mask = features["word_token_mask"].cpu()  # (B, W, T)
+        for row, segment in enumerate(batch):
+            for word in range(segment.own_first, segment.own_last):
+                positions = word_token_mask[row, word - segment.first].nonzero().flatten()  # the word's tokens
+                tokens[segment.sentence][word] = (
+                    states[row, positions] if len(positions) else states.new_zeros(1, states.shape[-1])
+                )
+    result = []
+    for sentence in tokens:
+        counts = torch.tensor([len(word) for word in sentence])
+        result.append((torch.cat(sentence), torch.repeat_interleave(torch.arange(len(sentence)), counts)))
+    return result
 
 
 def _pooled(pooling: WordPooling) -> Callable[[Features], torch.Tensor]:

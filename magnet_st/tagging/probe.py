@@ -6,6 +6,7 @@ AdamW at lr 5e-4, up to 4000 steps of 32 sentences.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -20,9 +21,9 @@ from tqdm.auto import tqdm
 from magnet_st.modules.token_head import TokenClassificationHead
 from magnet_st.seeding import seeded
 from magnet_st.tagging.config import PROBE_DEFAULTS, TaggerConfig
-from magnet_st.tagging.inference import encode_words
+from magnet_st.tagging.inference import encode_subtokens, encode_words
 from magnet_st.tagging.scores import evaluate_cached
-from magnet_st.tagging.tagger import attach_tagger, label_ids, new_tagger
+from magnet_st.tagging.tagger import attach_tagger, continuation_ids, label_ids, new_tagger
 
 
 @dataclass
@@ -95,6 +96,28 @@ def train_probe_on_features(
     return history
 
 
+def with_continuations(
+    head: TokenClassificationHead,
+    subtokens: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    tags: Sequence[Sequence[str]],
+) -> tuple[list[torch.Tensor], list[list[str]]]:
+    """Training rows for "label all tokens": each word's first-sub-token state with its tag, then its later
+    sub-tokens' states with the continuation tag (I-X inside an entity, see `continuation_ids`).
+
+    `subtokens` holds per sentence the states and word index of every sub-token (`encode_subtokens`).
+    """
+    continuation = continuation_ids(head)
+    features, targets = [], []
+    for (states, word_index), sentence_tags in zip(subtokens, tags):  # states (N, H), word_index (N,)
+        first = torch.ones_like(word_index, dtype=torch.bool)
+        first[1:] = word_index[1:] != word_index[:-1]
+        ids = head.label_ids(list(sentence_tags))
+        later = [head.labels[continuation[ids[word]]] for word in word_index[~first].tolist()]
+        features.append(torch.cat([states[first], states[~first]]))
+        targets.append([*sentence_tags, *later])
+    return features, targets
+
+
 def train_probe(
     model,
     words: Sequence[Sequence[str]],
@@ -117,18 +140,28 @@ def train_probe(
     config = TaggerConfig.build(config, options).with_defaults(PROBE_DEFAULTS)
     pooling, head, _, _ = new_tagger(model, config, words, tags, eval_words, eval_tags)  # bad tags fail fast
     encode = dict(
-        alignments=(config.alignment,),
         attention_mode=config.attention_mode,
         prefix_token=config.prefix_token,
         batch_size=encode_batch_size,
         show_progress_bar=config.show_progress_bar,
     )
-    features = encode_words(model, [list(sentence) for sentence in words], **encode)[config.alignment]
+    word_vectors = functools.partial(encode_words, alignments=(config.alignment,), **encode)
+    train_words = [list(sentence) for sentence in words]
+    if config.labels_all_tokens:  # first sub-tokens with the word tags, later ones with continuation tags
+        features, train_tags = with_continuations(head, encode_subtokens(model, train_words, **encode), tags)
+    else:
+        features, train_tags = word_vectors(model, train_words)[config.alignment], tags
     eval_features = None
     if eval_words is not None:
-        eval_features = encode_words(model, [list(sentence) for sentence in eval_words], **encode)[config.alignment]
+        eval_features = word_vectors(model, [list(sentence) for sentence in eval_words])[config.alignment]
     history = train_probe_on_features(
-        head, features, tags, eval_features=eval_features, eval_tags=eval_tags, config=config, output_dir=output_dir
+        head,
+        features,
+        train_tags,
+        eval_features=eval_features,
+        eval_tags=eval_tags,
+        config=config,
+        output_dir=output_dir,
     )
     attach_tagger(model, pooling, head)
     scores = {key: value for key, value in history[-1].items() if key != "step"} if history else None
@@ -136,6 +169,7 @@ def train_probe(
         mode="linear_probe",
         task=config.task,
         alignment=config.alignment,
+        label_all_tokens=config.labels_all_tokens,
         attention_mode=config.attention_mode,
         prefix_token=config.prefix_token,
         dropout=config.dropout,

@@ -28,6 +28,21 @@ def label_ids(head: TokenClassificationHead, tags: Sequence[Sequence[str]], argu
     return [head.label_ids(list(sentence), f" in `{argument}` sentence {index}") for index, sentence in enumerate(tags)]
 
 
+def continuation_ids(head: TokenClassificationHead) -> list[int]:
+    """For each label id, the label id of a word's later sub-tokens under "label all tokens".
+
+    Inside an IOB2 entity that is I-X, for a word tagged B-X or I-X, so transformers' "simple" aggregation
+    joins the sub-tokens into the word's entity; O and per-word labels (POS) carry over unchanged, as in
+    transformers' token-classification examples (a B-X without an I-X label also keeps its own).
+    """
+    continuation = list(range(len(head.labels)))
+    if head.scheme == "IOB2":
+        for index, label in enumerate(head.labels):
+            if label.startswith("B-"):
+                continuation[index] = head.label_to_id.get(f"I-{label[2:]}", index)
+    return continuation
+
+
 def new_tagger(
     model,
     config: TaggerConfig,
