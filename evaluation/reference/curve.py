@@ -71,6 +71,15 @@ def claims(examples: dict[str, dict], step: str) -> list[dict]:
     return rows
 
 
+def _with_errors(axis, curve: dict[str, dict], steps: list[str], key: str, style: str, label: str | None = None):
+    """One series with its 95% intervals as error bars (none where a step was measured without them)."""
+    values = [curve[step][key] for step in steps]
+    intervals = [curve[step].get(f"{key}_interval") or [value, value] for step, value in zip(steps, values)]
+    below = [value - low for value, (low, _) in zip(values, intervals)]
+    above = [high - value for value, (_, high) in zip(values, intervals)]
+    axis.errorbar([int(step) for step in steps], values, yerr=[below, above], fmt=style, capsize=3, label=label)
+
+
 def plot(curve: dict[str, dict[str, float]], path: Path) -> None:
     import matplotlib
 
@@ -78,16 +87,17 @@ def plot(curve: dict[str, dict[str, float]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     steps = sorted(curve, key=int)
-    x = [int(step) for step in steps]
-    figure, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    axes[0].plot(x, [curve[s]["stsb_dev"] for s in steps], marker="o")
+    figure, axes = plt.subplots(1, 4, figsize=(17, 3.8))
+    _with_errors(axes[0], curve, steps, "stsb_dev", "-o")
     axes[0].set_title("STS-B dev, Spearman x100")
-    for dataset, axis in zip(("rocstories", "wikipedia"), axes[1:]):
+    for dataset, axis in zip(("rocstories", "wikipedia"), axes[1:3]):
         for context, style in (("both", "-o"), ("left", "--s")):
-            axis.plot(x, [curve[s][f"{dataset}_{context}_ppl"] for s in steps], style, label=f"{context} context")
+            _with_errors(axis, curve, steps, f"{dataset}_{context}_ppl", style, label=f"{context} context")
         axis.set_yscale("log")
         axis.set_title(f"{dataset}: span perplexity")
         axis.legend()
+    _with_errors(axes[3], curve, steps, "lama_p1", "-o")
+    axes[3].set_title("LAMA P@1 (%)")
     for axis in axes:
         axis.set_xlabel("training step")
     figure.tight_layout()
