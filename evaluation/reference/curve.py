@@ -7,6 +7,7 @@ perplexity with both contexts and with the left one only on ROCStories and Wikip
 its 95% bootstrap interval. Finished steps are kept in `--out` and skipped on a rerun; the per-example
 statistics go to `--examples`, and `--claims STEP` compares that step with the base on the same examples
 (paired bootstrap): the infilling ratios of the issue's claims and the changes of left-only perplexity and LAMA.
+`--stsb-test` adds STS-B test (all 1,379 pairs, with its interval) to the rows of the steps given.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from magnet_st.model import load_model
 from magnet_st.pretrained import model_from_adapter
 
 
-def stsb_dev(model, data_dir: str | None) -> dict:
-    pairs = read_stsb(dataset_file(data_dir, "stsbenchmark", "sts-dev.csv"))
+def stsb(model, data_dir: str | None, split: str = "dev") -> dict:
+    """Per-pair record of STS-B `split` (all pairs), Spearman x100 of MAGNET's reading."""
+    pairs = read_stsb(dataset_file(data_dir, "stsbenchmark", f"sts-{split}.csv"))
     first = model.encode(pairs["sentence1"], normalize_embeddings=True, batch_size=32)
     second = model.encode(pairs["sentence2"], normalize_embeddings=True, batch_size=32)
     keys = list(zip(pairs["sentence1"], pairs["sentence2"]))
@@ -34,7 +36,7 @@ def stsb_dev(model, data_dir: str | None) -> dict:
 
 def measure(model, data_dir: str | None, infill_limit: int, lama_per_relation: int) -> tuple[dict, dict]:
     """The curve's row (scores and intervals) and the per-example records behind it."""
-    records = {"stsb_dev": stsb_dev(model, data_dir)}
+    records = {"stsb_dev": stsb(model, data_dir)}
     for dataset in ("rocstories", "wikipedia"):
         for context in ("both", "left"):
             result = evaluate_infilling(
@@ -117,17 +119,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-base", action="store_true", help="skip step 0 (the unadapted base)")
     parser.add_argument("--examples", type=Path, default=Path("curve_examples.json"))
     parser.add_argument("--claims", default=None, help="a measured step to compare with the base (paired)")
+    parser.add_argument(
+        "--stsb-test", action="store_true", help="also score STS-B test (all pairs) for the steps given, once each"
+    )
     args = parser.parse_args(argv)
     curve = json.loads(args.out.read_text()) if args.out.is_file() else {}
     examples = json.loads(args.examples.read_text()) if args.examples.is_file() else {}
     todo = [] if args.no_base else [("0", None)]
     todo += [(folder.name.split("-")[1], folder) for folder in args.adapters]
     for step, adapter in todo:
-        if step in curve:
+        test_missing = args.stsb_test and "stsb_test" not in curve.get(step, {})
+        if step in curve and not test_missing:
             continue
         model = load_model(args.base) if adapter is None else model_from_adapter(args.base, adapter)
         model.eval()
-        curve[step], examples[step] = measure(model, args.data, args.infill_limit, args.lama_per_relation)
+        if step not in curve:
+            curve[step], examples[step] = measure(model, args.data, args.infill_limit, args.lama_per_relation)
+        if test_missing:  # the test split the claims report
+            record = examples.setdefault(step, {})["stsb_test"] = stsb(model, args.data, "test")
+            curve[step].update(stsb_test=record_score(record), stsb_test_interval=record_interval(record))
         print(step, json.dumps(curve[step]), flush=True)
         args.out.write_text(json.dumps(curve, indent=2) + "\n")
         args.examples.write_text(json.dumps(examples))
