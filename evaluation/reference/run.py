@@ -74,10 +74,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", default="reference-run", help="folder for corpus, checkpoints and adapters")
     parser.add_argument("--base", default=None, help="override the base model (the tiny profile's dry runs)")
     parser.add_argument("--data", default=None, help="datasets folder (default: magnet_st's data resolution)")
+    parser.add_argument("--learning-rate", type=float, default=None, help="override the config's peak learning rate")
+    parser.add_argument(
+        "--snapshot-steps", type=int, nargs="+", default=None, help="override the steps whose adapters are kept"
+    )
     args = parser.parse_args(argv)
     settings = json.loads(CONFIG.read_text())
     if args.base:
         settings["base"] = args.base
+    if args.learning_rate is not None:
+        if args.learning_rate <= 0:
+            parser.error(f"--learning-rate must be positive, got {args.learning_rate}")
+        settings["learning_rate"] = args.learning_rate
+    if args.snapshot_steps is not None:
+        settings["snapshot_steps"] = args.snapshot_steps
     work = Path(args.work).expanduser()
     work.mkdir(parents=True, exist_ok=True)
     if not (work / "corpus.txt").is_file():
