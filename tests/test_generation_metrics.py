@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from magnet_st.data.rocstories import story_cloze_examples
 from magnet_st.evaluation.infilling import evaluate_infilling, rocstories_examples, wikipedia_examples
 from magnet_st.evaluation.repetition import rep_n, rep_sen
 from magnet_st.generation.layout import BLANK
@@ -79,6 +80,27 @@ def test_rocstories_examples_blank_the_middle_sentence():
     )
     assert reference == " She wanted the pain to go away."
     assert len(examples) == 3
+
+
+def test_story_cloze_examples_take_the_right_ending_and_blank_the_third_sentence(tmp_path, tiny_model):
+    folder = tmp_path / "story_cloze_2016"
+    folder.mkdir()
+    header = "InputStoryid,InputSentence1,InputSentence2,InputSentence3,InputSentence4,"
+    header += "RandomFifthSentenceQuiz1,RandomFifthSentenceQuiz2,AnswerRightEnding"
+    rows = ["a,One.,Two.,Three.,Four.,Right.,Wrong.,1", 'b,Uno.,"Dos, y.",Tres.,Cuatro.,Mal.,Bien.,2']
+    (folder / "cloze_test_val__spring2016 - cloze_test_ALL_val.csv").write_text("\n".join([header, *rows]) + "\n")
+    examples = story_cloze_examples(tmp_path)
+    assert examples == [
+        (f"One. Two. {BLANK} Four. Right.", " Three."),
+        (f"Uno. Dos, y. {BLANK} Cuatro. Bien.", " Tres."),
+    ]
+    assert story_cloze_examples(tmp_path, limit=1) == examples[:1]
+    result = evaluate_infilling(tiny_model, tmp_path, dataset="story_cloze_val", context="left")
+    scores = span_log_likelihoods(
+        tiny_model, [text for text, _ in examples], [span for _, span in examples], context="left"
+    )
+    assert result["examples"] == 2
+    assert result["perplexity"] == pytest.approx(math.exp(-sum(s for s, _ in scores) / sum(n for _, n in scores)))
 
 
 def test_wikipedia_examples_cut_8_to_32_tokens(tiny_model):

@@ -2,6 +2,8 @@
 
 Data (held out from training, read by `magnet_st.data`):
 - "rocstories": ROCStories test part; the missing span is the middle sentence of each story.
+- "story_cloze_val": the Story Cloze validation stories (with their right ending), blanked the same way: a
+  set the report does not score, for choosing among checkpoints.
 - "wikipedia": held-out Wikipedia sentences with a random span of 8-32 tokens removed; with
   `spans_per_sentence` > 1 each sentence gives that many examples (spans drawn with different seeds).
 
@@ -21,14 +23,14 @@ import statistics
 import time
 from typing import Any, Literal
 
-from magnet_st.data.rocstories import rocstories_examples
+from magnet_st.data.rocstories import rocstories_examples, story_cloze_examples
 from magnet_st.data.wikipedia import wikipedia_examples
 from magnet_st.evaluation.bootstrap import per_example_record, record_interval
 from magnet_st.generation.infill import DEFAULT_MAX_AUTO_LENGTH, infill
 from magnet_st.generation.scoring import span_log_likelihoods
 from magnet_st.validation import check_positive_int
 
-INFILL_DATASETS = ("rocstories", "wikipedia")
+INFILL_DATASETS = ("rocstories", "wikipedia", "story_cloze_val")
 INFILL_CONTEXTS = ("both", "left")
 
 
@@ -36,7 +38,7 @@ def evaluate_infilling(
     model,
     data_dir=None,
     *,
-    dataset: Literal["rocstories", "wikipedia"] = "rocstories",
+    dataset: Literal["rocstories", "wikipedia", "story_cloze_val"] = "rocstories",
     limit: int | None = 200,
     spans_per_sentence: int = 1,
     seed: int = 0,
@@ -49,7 +51,7 @@ def evaluate_infilling(
 
     Returns a dict with the perplexity, its 95% bootstrap `interval`, the token and example counts, the
     settings, and `per_example` (log-probability and token count per text, for paired comparisons).
-    `spans_per_sentence` applies to "wikipedia" only (a ROCStories story has one middle sentence).
+    `spans_per_sentence` applies to "wikipedia" only (a story has one middle sentence).
     """
     if dataset not in INFILL_DATASETS:
         raise ValueError(f"`dataset` must be one of {INFILL_DATASETS}, got {dataset!r}.")
@@ -58,8 +60,9 @@ def evaluate_infilling(
     check_positive_int(limit, "limit", allow_none=True)
     check_positive_int(spans_per_sentence, "spans_per_sentence")
     decoder = getattr(model, "decoder", model)
-    if dataset == "rocstories":
-        groups = [[example] for example in rocstories_examples(data_dir, limit)]
+    if dataset in ("rocstories", "story_cloze_val"):
+        read = rocstories_examples if dataset == "rocstories" else story_cloze_examples
+        groups = [[example] for example in read(data_dir, limit)]
     else:
         groups = wikipedia_groups(decoder.tokenizer, data_dir, limit, seed, spans_per_sentence)
     examples = [example for group in groups for example in group]
