@@ -1,6 +1,6 @@
 """Choose the snapshot to ship on data the report does not score.
 
-    python evaluation/reference/select.py WORK/adapters/step-* --out select.json
+    python evaluation/reference/selection.py WORK/adapters/step-* --out selection.json
 
 Per snapshot: span perplexity with both contexts and with the left one only on Story Cloze validation
 stories (disjoint from the ROCStories test stories the suite scores), and STS-B dev Spearman x100 (the
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("adapters", nargs="+", type=Path, help="adapter folders named step-N")
     parser.add_argument("--base", default="smollm2-135m")
-    parser.add_argument("--out", type=Path, default=Path("select.json"))
+    parser.add_argument("--out", type=Path, default=Path("selection.json"))
     parser.add_argument("--data", default=None)
     parser.add_argument("--stories", type=int, default=400, help="Story Cloze validation stories per snapshot")
     parser.add_argument("--sts-margin", type=float, default=1.0, help="STS-B dev points a choice may give up")
