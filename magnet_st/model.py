@@ -31,6 +31,13 @@ from magnet_st.pretrained import PRETRAINED_MODELS, pretrained_model_folder
 from magnet_st.validation import check_prompt, check_texts
 
 SENTENCE_PROMPT = "Given the sentence, find its representation: "
+
+
+class _DefaultPrompt(str):
+    """`load_model`'s default prompt: the paper's text, told apart (by identity) from the same text given."""
+
+
+DEFAULT_PROMPT = _DefaultPrompt(SENTENCE_PROMPT)
 PROMPT_NAME = "sentence"
 POOLING_MODES = {"lasttoken": "lasttoken", "last": "lasttoken", "mean": "mean"}
 
@@ -120,7 +127,7 @@ def load_model(
     name_or_path: str | os.PathLike = DEFAULT_BASE_MODEL,
     *,
     pooling: Literal["lasttoken", "mean"] | None = None,
-    prompt: str | None = SENTENCE_PROMPT,
+    prompt: str | None = DEFAULT_PROMPT,
     attention_mode: str | None = None,
     max_seq_length: int | None = None,
     append_eos: bool = True,
@@ -136,7 +143,7 @@ def load_model(
         pooling: "lasttoken" (the paper's final-token state, default) or "mean". Only for a new model.
         prompt: Instruction prepended to every text when encoding (sentence-transformers' prompt
             mechanism, prompt name "sentence"); None for no prompt. A saved model keeps its own prompt
-            unless another one (or None) is given.
+            unless a prompt (any text, the default's included, or None) is given.
         attention_mode: Default attention when encoding: "bidirectional" (default) or "causal".
         max_seq_length: Truncation length in tokens (default 512 for a new model, the saved one otherwise).
         append_eos: Append EOS to every text (needed by final-token pooling). Only for a new model.
@@ -170,8 +177,8 @@ def load_model(
             model.decoder.attention_mode = mode.value
         if max_seq_length is not None:
             model.decoder.max_seq_length = max_seq_length
-        if prompt != SENTENCE_PROMPT:  # given explicitly: replaces the saved prompt
-            set_sentence_prompt(model, prompt)
+        if prompt is not DEFAULT_PROMPT:  # given explicitly: replaces the saved prompt
+            set_sentence_prompt(model, str(prompt) if prompt is not None else None)
         return model
 
     pooling_mode = _pooling_mode(pooling or "lasttoken")  # before the slow load
@@ -188,7 +195,7 @@ def load_model(
     if pooling_mode == "lasttoken" and not append_eos:
         raise ValueError("`pooling='lasttoken'` reads the appended EOS state; keep `append_eos=True` or use 'mean'.")
     pooling_module = sentence_pooling(decoder, pooling_mode)
-    prompts = {PROMPT_NAME: prompt} if prompt else {}
+    prompts = {PROMPT_NAME: str(prompt)} if prompt else {}
     return MagnetSentenceTransformer(
         modules=[decoder, pooling_module],
         device=device,

@@ -256,6 +256,11 @@ def test_load_model_prompt_none_replaces_a_saved_prompt(saved_model, tiny_model)
     assert other.prompts["sentence"] == "Represent: "
     kept = magnet_st.load_model(str(saved_model), device="cpu")
     assert kept.prompts["sentence"] == tiny_model.prompts["sentence"]
+    other.save(str(saved_model.parent / "custom"))
+    assert magnet_st.load_model(str(saved_model.parent / "custom"), device="cpu").prompts["sentence"] == "Represent: "
+    paper_text = "Given the sentence, find its representation: "  # the default, written out: given explicitly
+    restored = magnet_st.load_model(str(saved_model.parent / "custom"), prompt=paper_text, device="cpu")
+    assert restored.prompts["sentence"] == paper_text and type(restored.prompts["sentence"]) is str
     texts = ["A man plays a guitar.", "The cat sleeps."]
     expected = kept.encode(texts, prompt="", convert_to_tensor=True)
     torch.testing.assert_close(unprompted.encode(texts, convert_to_tensor=True), expected)
