@@ -58,7 +58,7 @@ def test_every_weight_matmul_becomes_an_int8_gemm(onnx, exported):
     int8 = onnx.load(str(exported / quantized_file_name()))
     assert weight_matmuls(int8.graph) == []  # no float weight left behind
     assert len(weight_matmuls(fp32.graph)) == 14  # q, k, v, o, gate, up, down in 2 layers
-    assert sum(node.op_type == "MatMulInteger" for node in int8.graph.node) == 14
+    assert sum(node.op_type == "MatMulIntegerToFloat" for node in int8.graph.node) == 14
     quantize_nodes = sum(node.op_type == "QuantizeLinear" for node in int8.graph.node)
     assert quantize_nodes == 8  # q/k/v and gate/up share their quantized input: 4 activations per layer
 
@@ -72,7 +72,9 @@ def test_int8_matmuls_match_a_numpy_reference(onnx, exported, tiny_model):
     values = run_with_outputs(onnx, int8, names, features(tiny_model, TEXTS))
     # Smoothing (exact in fp32) rescales activations and weights, so the reference uses the weights the
     # activations meet: for each MatMul, the fp32 product of the smoothed pair equals the unsmoothed one.
-    smoothed = {tensor.name: onnx.numpy_helper.to_array(tensor) for tensor in _smoothed(onnx, exported).graph.initializer}
+    smoothed = {
+        tensor.name: onnx.numpy_helper.to_array(tensor) for tensor in _smoothed(onnx, exported).graph.initializer
+    }
     for node in matmuls:
         weight = smoothed[node.input[1]]
         expected = reference_int8_matmul(values[node.input[0]], weight)  # (B, T, N)
@@ -86,12 +88,12 @@ def test_int8_matmuls_match_a_numpy_reference(onnx, exported, tiny_model):
 
 def _smoothed(onnx, exported):
     """The fp32 graph smoothed exactly as the exporter did, before quantization."""
-    from magnet_st.backends.int8 import calibration_batches
+    from magnet_st.backends.int8 import SMOOTHING_ALPHA, calibration_batches
     from magnet_st.backends.smoothing import smooth
 
     model = onnx.load(str(exported / "onnx" / "model.onnx"))
     decoder = magnet_st.load_model(exported)[0]
-    smooth(model, calibration_batches(decoder, exported), alpha=magnet_st.backends.int8.SMOOTHING_ALPHA)
+    smooth(model, calibration_batches(decoder, exported), alpha=SMOOTHING_ALPHA)
     return model
 
 
@@ -104,8 +106,13 @@ def test_smoothing_is_exact_in_fp32(onnx, exported, tiny_model):
     changed = onnxruntime.InferenceSession(smoothed.SerializeToString(), providers=["CPUExecutionProvider"])
     expected = original.run(None, feeds)[0]
     np.testing.assert_allclose(changed.run(None, feeds)[0], expected, atol=1e-4 * np.abs(expected).max(), rtol=0)
-    fp32 = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(exported / "onnx" / "model.onnx")).graph.initializer}
-    moved = [t.name for t in smoothed.graph.initializer if not np.array_equal(onnx.numpy_helper.to_array(t), fp32[t.name])]
+    fp32 = {
+        t.name: onnx.numpy_helper.to_array(t)
+        for t in onnx.load(str(exported / "onnx" / "model.onnx")).graph.initializer
+    }
+    moved = [
+        t.name for t in smoothed.graph.initializer if not np.array_equal(onnx.numpy_helper.to_array(t), fp32[t.name])
+    ]
     assert moved  # something was smoothed
 
 
@@ -144,11 +151,15 @@ def test_per_token_int8_survives_a_huge_activation_token(onnx, tiny_decoder_dir,
     model.save(str(tmp_path / "model"))
     export_onnx(tmp_path / "model")
     fp32_file = tmp_path / "model" / "onnx" / "model.onnx"
-    quantize_dynamic(str(fp32_file), str(tmp_path / "model" / "onnx" / "dynamic.onnx"), weight_type=QuantType.QInt8, per_channel=True)
+    quantize_dynamic(
+        str(fp32_file), str(tmp_path / "model" / "onnx" / "dynamic.onnx"), weight_type=QuantType.QInt8, per_channel=True
+    )
 
     feeds = features(model, ["one two three four five six seven"])
     feeds["input_ids"][:, 0] = 504  # the huge token first, as a decoder's first token usually is
-    down_input = next(n.input[0] for n in weight_matmuls(onnx.load(str(fp32_file)).graph) if "layers.0/mlp" in n.input[0])
+    down_input = next(
+        n.input[0] for n in weight_matmuls(onnx.load(str(fp32_file)).graph) if "layers.0/mlp" in n.input[0]
+    )
     activation = run_with_outputs(onnx, onnx.load(str(fp32_file)), [down_input], feeds)[down_input][0]  # (T, I)
     token_max = np.abs(activation).max(axis=-1)
     assert token_max[0] > 300 * token_max[1:].max()  # the construction holds
@@ -156,13 +167,17 @@ def test_per_token_int8_survives_a_huge_activation_token(onnx, tiny_decoder_dir,
     import onnxruntime
 
     def states(name: str) -> np.ndarray:
-        session = onnxruntime.InferenceSession(str(tmp_path / "model" / "onnx" / name), providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(
+            str(tmp_path / "model" / "onnx" / name), providers=["CPUExecutionProvider"]
+        )
         return session.run(None, feeds)[0][0, 1:]  # (T - 1, H): every token but the huge one
 
     reference = states("model.onnx")
 
     def cosine(states: np.ndarray) -> float:
-        return float(((states * reference).sum(-1) / np.linalg.norm(states, axis=-1) / np.linalg.norm(reference, axis=-1)).min())
+        return float(
+            ((states * reference).sum(-1) / np.linalg.norm(states, axis=-1) / np.linalg.norm(reference, axis=-1)).min()
+        )
 
     per_token, dynamic = cosine(states(quantized_file_name().removeprefix("onnx/"))), cosine(states("dynamic.onnx"))
     assert per_token > 0.99
