@@ -182,3 +182,16 @@ def test_per_token_int8_survives_a_huge_activation_token(onnx, tiny_decoder_dir,
     per_token, dynamic = cosine(states(quantized_file_name().removeprefix("onnx/"))), cosine(states("dynamic.onnx"))
     assert per_token > 0.99
     assert per_token > dynamic + 0.01
+
+
+def test_embedding_table_is_int8_per_token(onnx, exported, tiny_model):
+    fp32 = onnx.load(str(exported / "onnx" / "model.onnx"))
+    lookup = next(node for node in fp32.graph.node if node.op_type == "Gather" and "embed_tokens" in node.input[0])
+    table = next(onnx.numpy_helper.to_array(t) for t in fp32.graph.initializer if t.name == lookup.input[0])  # (V, H)
+    int8 = onnx.load(str(exported / quantized_file_name()))
+    assert all(t.name != lookup.input[0] for t in int8.graph.initializer)  # the float table is gone
+    feeds = features(tiny_model, TEXTS)
+    rows = run_with_outputs(onnx, int8, [lookup.output[0]], feeds)[lookup.output[0]]  # (B, T, H)
+    picked = table[feeds["input_ids"]].astype(np.float64)  # (B, T, H)
+    scale = np.maximum(np.abs(picked).max(axis=-1, keepdims=True) / 127, 1e-8)  # a zero row (padding) stays zero
+    np.testing.assert_allclose(rows, np.rint(picked / scale) * scale, atol=1e-6, rtol=0)

@@ -12,7 +12,8 @@ activations per token instead (W8A8 as in LLM.int8 / SmoothQuant / ZeroQuant):
     A @ W      ~= float(MatMulInteger(A_q, W_q, 128)) * a_scale * w_scale
 
 MatMulInteger takes only a per-tensor zero point for A, so the per-token scale stays outside the GEMM.
-Weight MatMuls that read the same activation (q/k/v, gate/up) share one quantized copy of it.
+Weight MatMuls that read the same activation (q/k/v, gate/up) share one quantized copy of it. The token
+embedding table is stored as int8 with one scale per row (per token).
 """
 
 from __future__ import annotations
@@ -47,6 +48,15 @@ def quantize_weight(weight: np.ndarray) -> QuantizedWeight:
     scales = np.maximum(np.abs(weight).max(axis=0) / INT8_MAX, SCALE_FLOOR).astype(np.float32)  # (N,)
     codes = np.clip(np.rint(weight / scales), -INT8_MAX, INT8_MAX).astype(np.int8)  # (K, N)
     return QuantizedWeight(codes, scales)
+
+
+def _is_embedding_lookup(node, initializers: dict) -> bool:
+    """A Gather of rows (axis 0) from a constant 2-D float table: the token embeddings."""
+    import onnx
+
+    table = initializers.get(node.input[0]) if node.op_type == "Gather" else None
+    axis = next((attribute.i for attribute in node.attribute if attribute.name == "axis"), 0)
+    return table is not None and table.data_type == onnx.TensorProto.FLOAT and len(table.dims) == 2 and axis == 0
 
 
 def _is_weight_matmul(node, initializers: dict) -> bool:
@@ -126,6 +136,17 @@ class _Rewriter:
             self.helper.make_node("Reshape", [product, shape], [node.output[0]], name=f"{prefix}/Reshape")
         )
 
+    def replace_lookup(self, node, table: np.ndarray) -> None:
+        """Gather rows of an int8 table with one scale per row (per token): the table shrinks 4x."""
+        rows = quantize_weight(table.T)  # per column of the transpose = per row of the table
+        codes = self._constant(f"{node.input[0]}/codes", np.ascontiguousarray(rows.codes.T))  # (V, H) int8
+        scales = self._constant(f"{node.input[0]}/scales", rows.scales[:, None])  # (V, 1)
+        prefix = f"int8/{node.name or node.output[0]}"
+        picked = self._node("Gather", [codes, node.input[1]], f"{prefix}/GatherCodes")  # (..., H)
+        picked = self._node("Cast", [picked], f"{prefix}/ToFloat", to=self.helper.TensorProto.FLOAT)
+        scale = self._node("Gather", [scales, node.input[1]], f"{prefix}/GatherScales")  # (..., 1)
+        self.nodes.append(self.helper.make_node("Mul", [picked, scale], [node.output[0]], name=f"{prefix}/Scale"))
+
     def rewrite(self) -> int:
         initializers = {tensor.name: tensor for tensor in self.graph.initializer}
         self.nodes, replaced = [], set()
@@ -133,6 +154,9 @@ class _Rewriter:
             if _is_weight_matmul(node, initializers):
                 self.replace(node, self.numpy_helper.to_array(initializers[node.input[1]]))
                 replaced.add(node.input[1])
+            elif _is_embedding_lookup(node, initializers):
+                self.replace_lookup(node, self.numpy_helper.to_array(initializers[node.input[0]]))
+                replaced.add(node.input[0])
             else:
                 self.nodes.append(node)
         still_used = {name for node in self.nodes for name in node.input}
