@@ -21,7 +21,7 @@ import numpy as np
 SMOOTHING_FLOOR = 1e-5  # channels that never fire keep a finite factor
 
 
-def _fold_target(graph, activation: str, producers: dict, initializers: dict, consumers: dict):
+def _fold_target(activation: str, producers: dict, initializers: dict, consumers: dict):
     """(initializer name, axis) whose entries along `axis` scale channel c of `activation`, or None."""
     node = producers.get(activation)
     if node is None or node.op_type != "Mul":
@@ -66,7 +66,7 @@ def smoothable_activations(graph) -> dict[str, tuple[str, int]]:
             for r in readers
         ):  # scaling a weight shared with another node would change that node too
             continue
-        target = _fold_target(graph, activation, producers, initializers, consumers)
+        target = _fold_target(activation, producers, initializers, consumers)
         if target is not None:
             found[activation] = target
     return found
