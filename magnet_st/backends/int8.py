@@ -9,10 +9,12 @@ activations per token instead (W8A8 as in LLM.int8 / SmoothQuant / ZeroQuant):
                   A_q = uint8(round(A / a_scale) + 128)         zero point 128: symmetric, u8 for MLAS' u8s8 GEMM
     W (K, N)   -> w_scale = max(|W|, axis=0) / 127             (N,), one scale per output channel
                   W_q = int8(round(W / w_scale))
-    A @ W      ~= float(MatMulInteger(A_q, W_q, 128)) * a_scale * w_scale
+    A @ W      ~= MatMulIntegerToFloat(A_q, W_q, 1, w_scale, 128) * a_scale      (..., N)
 
-MatMulInteger takes only a per-tensor zero point for A, so the per-token scale stays outside the GEMM.
-Weight MatMuls that read the same activation (q/k/v, gate/up) share one quantized copy of it. The token
+onnxruntime's fused int8 GEMM (MatMulIntegerToFloat, its com.microsoft domain; the same MLAS kernels as
+MatMulInteger) applies per-column scales but one scale for A, so the per-token scale is one Mul after it.
+The activations are quantized with QuantizeLinear along the token axis (A reshaped to (tokens, K)), and
+the weights may first be smoothed (`magnet_st.backends.smoothing`). Weight MatMuls that read the same activation (q/k/v, gate/up) share one quantized copy of it. The token
 embedding table is stored as int8 with one scale per row (per token).
 """
 
@@ -181,7 +183,8 @@ def quantize_per_token(
             (`magnet_st.backends.smoothing`); None quantizes without smoothing.
         alpha: Smoothing strength, 0 (none) to 1 (all of an activation's range moved into the weights).
 
-    Returns the number of MatMuls rewritten.
+    Returns:
+        The number of MatMuls rewritten.
     """
     import onnx
 
