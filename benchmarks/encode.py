@@ -5,9 +5,10 @@ sentences (STS-B test), same batch size, same pooling and prompt. The plain pipe
 `Transformer` + `Pooling` over the same weights: over the base checkpoint it runs causal attention,
 over a saved MAGNET folder bidirectional, so each is paired with the matching magnet_st mode.
 
-Part "backends": torch fp32, ONNX fp32 and ONNX int8 (onnxruntime, `magnet_st.backends`) on the same
-saved model (default: the trained magnet-smollm2-135m): sentences/s and the ratio to torch fp32, STS-B
-test Spearman of each, per-sentence cosine of int8 to fp32 (mean, min, 1st percentile) and the difference
+Part "backends": torch fp32, ONNX fp32, ONNX int8 (the per-token file `export_onnx` writes) and, for
+comparison, onnxruntime's dynamic int8 (one scale per activation tensor) on the same saved model
+(default: the trained magnet-smollm2-135m): sentences/s and the ratio to torch fp32, STS-B test Spearman
+of each, per-sentence cosine of each int8 file to ONNX fp32 (mean, min, 1st percentile) and the difference
 of ONNX fp32 to torch, absolute and relative to each vector's largest value. Speeds are timed at each of
 `--threads` thread counts.
 
@@ -91,8 +92,20 @@ def compare_plain(args: argparse.Namespace, sentences: list[str]) -> None:
     print("ratio = magnet_st throughput / plain sentence-transformers throughput (1.0 = same speed)")
 
 
+DYNAMIC_FILE = "onnx/model_dynamic_int8.onnx"
+
+
+def write_dynamic_int8(folder: str) -> None:
+    """onnxruntime's dynamic int8 of the exported fp32 file, as `export_onnx` wrote it before per-token int8."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        f"{folder}/onnx/model.onnx", f"{folder}/{DYNAMIC_FILE}", weight_type=QuantType.QInt8, per_channel=True
+    )
+
+
 def backend_models(folder: str, threads: int) -> dict:
-    """torch fp32, ONNX fp32 and ONNX int8 over one exported folder, each limited to `threads` threads."""
+    """torch fp32, ONNX fp32 and both ONNX int8 files over one exported folder, each limited to `threads` threads."""
     import onnxruntime
 
     from magnet_st.backends import quantized_file_name
@@ -101,7 +114,8 @@ def backend_models(folder: str, threads: int) -> dict:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     models = {"torch fp32": load_model(folder, device="cpu")}
-    for name, file_name in (("onnx fp32", "onnx/model.onnx"), ("onnx int8", quantized_file_name())):
+    files = (("onnx fp32", "onnx/model.onnx"), ("onnx int8", quantized_file_name()), ("dynamic int8", DYNAMIC_FILE))
+    for name, file_name in files:
         kwargs = {"file_name": file_name, "session_options": options}
         models[name] = load_model(folder, backend="onnx", model_kwargs=kwargs)
     return models
@@ -122,6 +136,7 @@ def compare_backends(args: argparse.Namespace, sentences: list[str], pairs: dict
         began = time.perf_counter()
         export_onnx(folder)
         export_seconds = time.perf_counter() - began
+        write_dynamic_int8(folder)
         for threads in args.threads:
             torch.set_num_threads(threads)
             models = backend_models(folder, threads)
@@ -148,7 +163,8 @@ def compare_backends(args: argparse.Namespace, sentences: list[str], pairs: dict
         right = vector[[index[text] for text in pairs["sentence2"]]]
         cosine = torch.nn.functional.cosine_similarity(left, right).numpy()
         print(f"{name:<12} STS-B test Spearman {100 * spearmanr(cosine, gold).statistic:.2f}")
-    print(f"int8 vs onnx fp32 per-sentence cosine: {cosine_summary(vectors['onnx int8'], vectors['onnx fp32'])}")
+    for name in ("onnx int8", "dynamic int8"):
+        print(f"{name} vs onnx fp32 per-sentence cosine: {cosine_summary(vectors[name], vectors['onnx fp32'])}")
     difference = (vectors["onnx fp32"] - vectors["torch fp32"]).abs().max(dim=1).values
     scale = vectors["torch fp32"].abs().max(dim=1).values
     print(

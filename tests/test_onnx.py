@@ -1,4 +1,4 @@
-"""ONNX backend: export (fp32 + dynamic int8), the onnxruntime input module, load_model(backend="onnx"), CLI."""
+"""ONNX backend: export (fp32 + per-token int8), the onnxruntime input module, load_model(backend="onnx"), CLI."""
 
 import json
 import sys

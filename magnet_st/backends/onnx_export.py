@@ -1,4 +1,4 @@
-"""`export_onnx`: a saved MAGNET model -> `onnx/model.onnx` (fp32 token states) plus a dynamic int8 copy.
+"""`export_onnx`: a saved MAGNET model -> `onnx/model.onnx` (fp32 token states) plus a per-token int8 copy.
 
 The files follow sentence-transformers' layout (`onnx/model.onnx`, `onnx/model_qint8_avx512_vnni.onnx`, ...),
 so the folder loads with `magnet_st.load_model(path, backend="onnx")` and, where optimum's ONNX classes
@@ -28,7 +28,8 @@ FP32_FILE = f"{ONNX_FOLDER}/model.onnx"
 ATTENTION_MODE_KEY = "magnet_attention_mode"  # ONNX metadata: the attention the graph was traced with
 INSTALL_HINT = 'pip install "magnet-st[onnx]"'
 OPSET = 17
-# Weight type per instruction set, as sentence-transformers names its dynamic int8 files.
+# Weight type per instruction set, as sentence-transformers names its int8 files (the file name only: the
+# per-token int8 graph runs int8 weights with uint8 activations on every target).
 QUANTIZED_WEIGHT_TYPES = {"arm64": "qint8", "avx2": "quint8", "avx512": "qint8", "avx512_vnni": "qint8"}
 
 
@@ -119,14 +120,13 @@ def _export_fp32(decoder: MagnetDecoder, file: Path) -> None:
     onnx.save(proto, str(file))
 
 
-def _quantize(source: Path, file: Path, target: str) -> None:
-    # Dynamic int8, as sentence-transformers writes it: the only variant tried that runs well above fp32
-    # speed. Its per-tensor activation scales cost quality on outlier activations; weight-only 8-bit
-    # MatMulNBits keeps the embeddings but is no faster than fp32 on x86 (see the README).
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+def _quantize(decoder: MagnetDecoder, folder: Path, source: Path, file: Path) -> None:
+    # Per-token int8 activations with per-channel int8 weights, after smoothing calibrated on the packaged
+    # sample text: onnxruntime's dynamic int8 scales each activation tensor as a whole, which the few huge
+    # activations of a decoder's first token crush (see magnet_st.backends.int8).
+    from magnet_st.backends.int8 import SMOOTHING_ALPHA, calibration_batches, quantize_per_token
 
-    weight_type = QuantType.QUInt8 if QUANTIZED_WEIGHT_TYPES[target] == "quint8" else QuantType.QInt8
-    quantize_dynamic(str(source), str(file), weight_type=weight_type, per_channel=True)
+    quantize_per_token(source, file, calibration=calibration_batches(decoder, folder), alpha=SMOOTHING_ALPHA)
 
 
 def export_onnx(model_or_path, output_dir: str | os.PathLike | None = None, *, quantize: bool = True) -> list[Path]:
@@ -136,7 +136,7 @@ def export_onnx(model_or_path, output_dir: str | os.PathLike | None = None, *, q
         model_or_path: A folder saved by `model.save()`, or a loaded MAGNET model.
         output_dir: Folder that receives `onnx/` (default: the model folder). A loaded model is saved
             there first when it holds no saved model.
-        quantize: Also write a dynamic int8 copy for this CPU (`quantized_file_name()`).
+        quantize: Also write a per-token int8 copy for this CPU (`quantized_file_name()`).
 
     Returns:
         The files written. Each is written under a temporary name and renamed when complete.
@@ -152,7 +152,7 @@ def export_onnx(model_or_path, output_dir: str | os.PathLike | None = None, *, q
         if quantize:
             target = quantization_target()
             staged[quantized_file_name(target)] = staging / "model_int8.onnx"
-            _quantize(staged[FP32_FILE], staged[quantized_file_name(target)], target)
+            _quantize(decoder, folder, staged[FP32_FILE], staged[quantized_file_name(target)])
         written = []
         for name, file in staged.items():
             os.replace(file, folder / name)

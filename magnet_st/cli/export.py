@@ -1,4 +1,4 @@
-"""`magnet-st export-onnx MODEL_DIR`: write `onnx/model.onnx` and a dynamic int8 copy into a saved model folder."""
+"""`magnet-st export-onnx MODEL_DIR`: write `onnx/model.onnx` and a per-token int8 copy into a saved model folder."""
 
 from __future__ import annotations
 
