@@ -14,8 +14,9 @@ activations per token instead (W8A8 as in LLM.int8 / SmoothQuant / ZeroQuant):
 onnxruntime's fused int8 GEMM (MatMulIntegerToFloat, its com.microsoft domain; the same MLAS kernels as
 MatMulInteger) applies per-column scales but one scale for A, so the per-token scale is one Mul after it.
 The activations are quantized with QuantizeLinear along the token axis (A reshaped to (tokens, K)), and
-the weights may first be smoothed (`magnet_st.backends.smoothing`). Weight MatMuls that read the same activation (q/k/v, gate/up) share one quantized copy of it. The token
-embedding table is stored as int8 with one scale per row (per token).
+the weights may first be smoothed (`magnet_st.backends.smoothing`). Weight MatMuls that read the same
+activation (q/k/v, gate/up) share one quantized copy of it. The token embedding table is stored as int8
+with one scale per row (per token).
 """
 
 from __future__ import annotations
