@@ -178,7 +178,7 @@ def load_model(
         if max_seq_length is not None:
             model.decoder.max_seq_length = max_seq_length
         if prompt is not DEFAULT_PROMPT:  # given explicitly: replaces the saved prompt
-            set_sentence_prompt(model, str(prompt) if prompt is not None else None)
+            set_sentence_prompt(model, prompt)
         return model
 
     pooling_mode = _pooling_mode(pooling or "lasttoken")  # before the slow load

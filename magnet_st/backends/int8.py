@@ -21,7 +21,6 @@ with one scale per row (per token).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -206,11 +205,12 @@ def calibration_batches(decoder, folder: str | Path, texts: int = CALIBRATION_TE
     """Inputs to calibrate smoothing on: sentences of the Wikipedia sample packaged with magnet-st, with
     the saved model's default prompt, tokenized by `decoder` as encoding does."""
     from magnet_st.data.paths import SAMPLE_DIR
+    from magnet_st.data.wikipedia import WIKI_FILE
+    from magnet_st.persistence import saved_settings
 
-    lines = (SAMPLE_DIR / "wiki1m_for_simcse_head" / "wiki1m_for_simcse.txt").read_text(encoding="utf-8").splitlines()
-    settings_file = Path(folder) / "config_sentence_transformers.json"
-    settings = json.loads(settings_file.read_text()) if settings_file.is_file() else {}
-    prompt = settings.get("prompts", {}).get(settings.get("default_prompt_name") or "", "")
+    lines = SAMPLE_DIR.joinpath(*WIKI_FILE).read_text(encoding="utf-8").splitlines()
+    settings = saved_settings(Path(folder))
+    prompt = settings["prompts"].get(settings["default_prompt_name"] or "", "")
     batches = []
     for start in range(0, texts, CALIBRATION_BATCH_SIZE):
         features = decoder.preprocess(lines[start : min(start + CALIBRATION_BATCH_SIZE, texts)], prompt=prompt)

@@ -28,7 +28,6 @@ QUICKSTART = TrainConfig(
 )
 DEFAULT_TIME_BUDGET_MINUTES = 15.0
 LONGER_BUDGET_MINUTES = 60.0
-WIKI = ("wiki1m_for_simcse_head", "wiki1m_for_simcse.txt")
 STSB_DEV = ("stsbenchmark", "sts-dev.csv")
 INFILL_EXAMPLE = "My friends and I went to the beach on Saturday. [BLANK] We drove home tired but happy."
 GENERATE_EXAMPLE = "The capital of France is"
@@ -163,10 +162,11 @@ def _say_if_sample(args: argparse.Namespace, data: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from magnet_st.data.paths import dataset_file
+    from magnet_st.data.wikipedia import WIKI_FILE
 
     _check_args(args)
     started = time.time()
-    data = args.data or str(dataset_file(args.data_dir, *WIKI, sample=True))
+    data = args.data or str(dataset_file(args.data_dir, *WIKI_FILE, sample=True))
     _say_if_sample(args, data)
     budgeted = args.steps is None
     steps_args = argparse.Namespace(**{**vars(args), "steps": BUDGET_STEP_CAP if budgeted else args.steps})

@@ -32,6 +32,7 @@ from magnet_st.validation import check_positive_int
 
 INFILL_DATASETS = ("rocstories", "wikipedia", "story_cloze_val")
 INFILL_CONTEXTS = ("both", "left")
+STORY_SETS = {"rocstories": rocstories_examples, "story_cloze_val": story_cloze_examples}  # one blank per story
 
 
 def evaluate_infilling(
@@ -60,9 +61,8 @@ def evaluate_infilling(
     check_positive_int(limit, "limit", allow_none=True)
     check_positive_int(spans_per_sentence, "spans_per_sentence")
     decoder = getattr(model, "decoder", model)
-    if dataset in ("rocstories", "story_cloze_val"):
-        read = rocstories_examples if dataset == "rocstories" else story_cloze_examples
-        groups = [[example] for example in read(data_dir, limit)]
+    if dataset in STORY_SETS:
+        groups = [[example] for example in STORY_SETS[dataset](data_dir, limit)]
     else:
         groups = wikipedia_groups(decoder.tokenizer, data_dir, limit, seed, spans_per_sentence)
     examples = [example for group in groups for example in group]
