@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from magnet_st.data.paths import DataNotFoundError
 from magnet_st.data.rocstories import story_cloze_examples
 from magnet_st.evaluation.infilling import evaluate_infilling, rocstories_examples, wikipedia_examples
 from magnet_st.evaluation.repetition import rep_n, rep_sen
@@ -95,6 +96,9 @@ def test_story_cloze_examples_take_the_right_ending_and_blank_the_third_sentence
         (f"Uno. Dos, y. {BLANK} Cuatro. Bien.", " Tres."),
     ]
     assert story_cloze_examples(tmp_path, limit=1) == examples[:1]
+    with pytest.raises(DataNotFoundError, match=r"(?s)story_cloze_2016.*Hub: not tried.*that has it\.$") as error:
+        story_cloze_examples(tmp_path / "elsewhere")  # no Hub copy exists: the error must not send users there
+    assert "go online" not in str(error.value)
     result = evaluate_infilling(tiny_model, tmp_path, dataset="story_cloze_val", context="left")
     scores = span_log_likelihoods(
         tiny_model, [text for text, _ in examples], [span for _, span in examples], context="left"

@@ -79,7 +79,8 @@ def dataset_file(root: str | os.PathLike | None, *parts: str, sample: bool = Fal
     places = "\n  - ".join(looked)
     raise DataNotFoundError(
         f"Data file {'/'.join(parts)!r} not found. Looked at:\n  - {places}\n"
-        f"Pass --data DIR (or set ${DATA_ENV}) to a folder that has it, or go online for the Hub copy."
+        f"Pass --data DIR (or set ${DATA_ENV}) to a folder that has it"
+        + (", or go online for the Hub copy." if hub else ".")
     )
 
 
