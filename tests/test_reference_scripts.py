@@ -29,3 +29,11 @@ def test_run_refuses_a_learning_rate_that_is_not_positive(capsys):
     with pytest.raises(SystemExit):
         main(["--profile", "tiny", "--learning-rate", "0"])
     assert "--learning-rate must be positive, got 0.0" in capsys.readouterr().err
+
+
+def test_run_refuses_a_time_budget_that_is_not_positive(capsys):
+    from run import main
+
+    with pytest.raises(SystemExit):
+        main(["--profile", "tiny", "--time-budget", "-1"])
+    assert "--time-budget must be a positive number of minutes, got -1.0" in capsys.readouterr().err

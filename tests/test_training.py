@@ -263,13 +263,16 @@ class FakeClock:
 
 
 class Tick(TrainerCallback):
-    """Each training step takes `seconds` on the fake clock (runs before the budget callback)."""
+    """Each training step takes `seconds` on the fake clock (runs before the budget callback).
 
-    def __init__(self, clock: FakeClock, seconds: float) -> None:
+    `seconds` may also be a function of the step number (1-based).
+    """
+
+    def __init__(self, clock: FakeClock, seconds) -> None:
         self.clock, self.seconds = clock, seconds
 
     def on_step_end(self, args, state, control, **kwargs):
-        self.clock.now += self.seconds
+        self.clock.now += self.seconds(state.global_step) if callable(self.seconds) else self.seconds
 
 
 class LearningRates(TrainerCallback):
@@ -294,7 +297,7 @@ def test_time_budget_sizes_the_run_and_its_schedule_with_a_fake_clock(tiny_decod
     train(cfg, callbacks=[Tick(clock, 2.0), budget, rates])
     # step 1 ends at 2 s (not measured), steps 2-4 take 6 s: 2 s/step; 12 s left -> 6 more steps
     assert len(estimates) == 1 and estimates[0].seconds_per_step == 2.0 and estimates[0].total_steps == 10
-    assert "2.0 s/step measured over the first 3 steps -> 10 steps fit in" in estimates[0].describe()
+    assert "2.0 s/step measured over 3 steps -> 10 steps fit in" in estimates[0].describe()
     assert json.loads((output / "training_log.json").read_text())["steps"] == 10
     # The learning rate follows a linear schedule planned for 6 steps, then re-targeted to 10 after step 4.
     import torch
@@ -314,6 +317,25 @@ def test_time_budget_sizes_the_run_and_its_schedule_with_a_fake_clock(tiny_decod
     assert rates.rates[-1] == 0.0  # the schedule ends at the final step
 
 
+def test_time_budget_refines_its_estimate_once_the_slow_first_steps_are_past(tiny_decoder_dir, data_file, tmp_path):
+    from magnet_st.training.budget import BUDGET_STEP_CAP, TimeBudgetCallback
+
+    clock, estimates, rates = FakeClock(), [], LearningRates()
+    budget = TimeBudgetCallback(
+        40.0, warmup_ratio=0.0, planned_steps=6, measure_steps=3, report=estimates.append, clock=clock
+    )
+    output = tmp_path / "refined"
+    cfg = config(tiny_decoder_dir, data_file, output, max_steps=BUDGET_STEP_CAP, warmup_ratio=0.0, save_steps=100)
+    # Steps 1-4 take 4 s each (a GPU warming up), then 1 s each.
+    train(cfg, callbacks=[Tick(clock, lambda step: 4.0 if step <= 4 else 1.0), budget, rates])
+    # First estimate after step 4 (16 s): 4 s/step, 24 s left -> 10 steps. After step 7 (19 s, past a quarter of
+    # the budget), 3 steps took 3 s: 1 s/step, 21 s left -> 28 steps.
+    assert [(e.seconds_per_step, e.total_steps) for e in estimates] == [(4.0, 10), (1.0, 28)]
+    assert json.loads((output / "training_log.json").read_text())["steps"] == 28
+    assert rates.rates[-1] == 0.0  # the re-targeted schedule still ends at the final step
+    assert rates.rates[7] == pytest.approx(cfg.learning_rate * (28 - 8) / 28)  # after step 8, on the 28-step line
+
+
 def test_time_budget_checks_its_arguments():
     from magnet_st.training.budget import TimeBudgetCallback
 
@@ -321,6 +343,8 @@ def test_time_budget_checks_its_arguments():
         TimeBudgetCallback(0, warmup_ratio=0.05, planned_steps=80)
     with pytest.raises(ValueError, match="`measure_steps` must be a positive integer"):
         TimeBudgetCallback(60, warmup_ratio=0.05, planned_steps=80, measure_steps=0)
+    with pytest.raises(ValueError, match="`refine_after` must be a fraction of the budget"):
+        TimeBudgetCallback(60, warmup_ratio=0.05, planned_steps=80, refine_after=1.0)
 
 
 def test_quickstart_defaults_to_a_time_budget_and_checks_its_flags(capsys):

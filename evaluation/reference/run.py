@@ -3,6 +3,8 @@
     python evaluation/reference/run.py --profile gpu   # bf16, batch 64, 2,000 steps (one H100/H200)
     python evaluation/reference/run.py --profile cpu   # fp32 on CPUs without fast bf16, batch 16, 1,000 steps
 
+--time-budget MINUTES ends the run (and its learning-rate schedule) when the budget is spent, if that comes
+before the profile's step count: the first steps are timed and the schedule retargeted to the steps that fit.
 Run it again with the same --work folder to resume from the newest checkpoint. The LoRA adapter is kept at
 the config's snapshot steps (`WORK/adapters/step-N`) for learning curves, and at the end as
 `WORK/adapters/final` with the training log: what `magnet_st/pretrained/` ships.
@@ -18,10 +20,12 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from magnet_st.data.corpus import build_corpus
+from magnet_st.training.budget import TimeBudgetCallback
 from magnet_st.training.checkpoints import newest_complete_checkpoint
 from magnet_st.training.train import TrainConfig, train
 
 CONFIG = Path(__file__).with_name("config.json")
+BUDGET_MEASURE_STEPS = 10  # steps timed before sizing a budgeted run (a GPU's first steps are slow)
 
 
 class KeepAdapterSnapshots(TrainerCallback):
@@ -78,7 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--snapshot-steps", type=int, nargs="+", default=None, help="override the steps whose adapters are kept"
     )
+    parser.add_argument(
+        "--time-budget", type=float, default=None, help="minutes of training; fewer steps than the profile's if needed"
+    )
     args = parser.parse_args(argv)
+    if args.time_budget is not None and not args.time_budget > 0:
+        parser.error(f"--time-budget must be a positive number of minutes, got {args.time_budget}")
     settings = json.loads(CONFIG.read_text())
     if args.base:
         settings["base"] = args.base
@@ -94,8 +103,18 @@ def main(argv: list[str] | None = None) -> int:
         stats = build_corpus(work / "corpus.txt", args.data)
         (work / "corpus_stats.json").write_text(json.dumps(stats.__dict__, indent=2, default=str))
     config = training_config(settings, args.profile, work)
-    snapshots = KeepAdapterSnapshots(settings["snapshot_steps"], work / "adapters")
-    model = train(config, callbacks=[snapshots])
+    callbacks = [KeepAdapterSnapshots(settings["snapshot_steps"], work / "adapters")]
+    if args.time_budget is not None:
+        callbacks.append(
+            TimeBudgetCallback(
+                args.time_budget * 60,
+                warmup_ratio=config.warmup_ratio,
+                planned_steps=config.max_steps,
+                measure_steps=BUDGET_MEASURE_STEPS,
+                report=lambda estimate: print(estimate.describe(), flush=True),
+            )
+        )
+    model = train(config, callbacks=callbacks)
     del model
     final, _ = newest_complete_checkpoint(config.checkpoint_dir())
     copy_adapter(final, work / "adapters" / "final")

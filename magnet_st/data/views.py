@@ -161,11 +161,12 @@ def make_masked_span_view(
     """
     batch, width = input_ids.shape
     device = input_ids.device
-    corrupted = input_ids.clone()
+    # Built on the CPU and moved once: per-element writes into a GPU tensor would each launch a kernel.
+    ids_cpu, lengths = input_ids.cpu(), attention_mask.sum(dim=1).tolist()
+    corrupted = ids_cpu.clone()
     span_mask = torch.zeros(batch, width, dtype=torch.bool)
     mntp_labels = torch.full((batch, width), IGNORE_INDEX, dtype=torch.long)
     msg_labels = torch.full((batch, width), IGNORE_INDEX, dtype=torch.long)
-    ids_cpu, lengths = input_ids.cpu(), attention_mask.sum(dim=1).tolist()
     for row, length in enumerate(lengths):
         length = int(length)
         if config.uses_spans and length < 2:
@@ -211,7 +212,7 @@ def make_masked_span_view(
             elif draw < config.mask_token_rate + config.random_token_rate:
                 corrupted[row, p] = int(torch.randint(0, vocab_size, (), generator=generator))
     return MaskedSpanView(
-        input_ids=corrupted,
+        input_ids=corrupted.to(device),
         attention_mask=attention_mask,
         span_mask=span_mask.to(device),
         mntp_labels=mntp_labels.to(device),

@@ -2,7 +2,9 @@
 
 The run starts with a generous step cap (so the trainer sizes its epochs for it); `TimeBudgetCallback`
 times the first steps, sets `state.max_steps` to the number that fits the budget (the steps already
-taken count towards it; nothing restarts) and re-targets the learning-rate schedule to end there.
+taken count towards it; nothing restarts) and re-targets the learning-rate schedule to end there. A GPU's
+first steps run slower than the rest (allocator growth, kernel selection), so the estimate is refined once,
+from the steps after it, when a quarter of the budget has passed.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ class BudgetEstimate:
 
     def describe(self) -> str:
         return (
-            f"~{self.seconds_per_step:.1f} s/step measured over the first {self.measured_steps} steps -> "
+            f"~{self.seconds_per_step:.1f} s/step measured over {self.measured_steps} steps -> "
             f"{self.total_steps} steps fit in {self.budget_seconds / 60:g} min"
         )
 
@@ -79,6 +81,8 @@ class TimeBudgetCallback(TrainerCallback):
         measure_steps: Steps timed for the estimate, after one unmeasured step (data loader start,
             first allocations).
         min_steps: Never fewer steps than this.
+        refine_after: Fraction of the budget after which the estimate is refined once from the steps
+            since the first estimate (at least `measure_steps` of them).
         report: Called with the `BudgetEstimate` once it is known (e.g. `print`).
         clock: Seconds as a float (a fake clock in tests).
     """
@@ -91,11 +95,14 @@ class TimeBudgetCallback(TrainerCallback):
         planned_steps: int,
         measure_steps: int = 3,
         min_steps: int = 5,
+        refine_after: float = 0.25,
         report: Callable[[BudgetEstimate], None] | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         if not budget_seconds > 0:
             raise ValueError(f"`budget_seconds` must be > 0, got {budget_seconds!r}.")
+        if not 0 < refine_after < 1:
+            raise ValueError(f"`refine_after` must be a fraction of the budget in (0, 1), got {refine_after!r}.")
         for name, value in (
             ("planned_steps", planned_steps),
             ("measure_steps", measure_steps),
@@ -107,11 +114,15 @@ class TimeBudgetCallback(TrainerCallback):
         self.planned_steps = planned_steps
         self.measure_steps = measure_steps
         self.min_steps = max(min_steps, measure_steps + 1)
+        self.refine_after = refine_after
         self.report = report
         self.clock = clock
         self.estimate: BudgetEstimate | None = None
+        self.refined = False
         self._started: float | None = None
         self._measure_from: float | None = None
+        self._estimated_at: tuple[int, float] | None = None  # (step, clock) of the first estimate
+        self._step_cap: int | None = None  # the trainer's own max_steps, before the budget lowered it
 
     def on_train_begin(self, args, state, control, lr_scheduler=None, **kwargs):
         retarget_linear_schedule(lr_scheduler, self.planned_steps, self.warmup_ratio)
@@ -124,22 +135,43 @@ class TimeBudgetCallback(TrainerCallback):
         steps_done = state.global_step
         if steps_done == 1 and self._measure_from is None:
             self._measure_from = self.clock()  # the first step is not representative
-        if self.estimate is not None or steps_done < 1 + self.measure_steps:
+        if self.estimate is None:
+            if steps_done >= 1 + self.measure_steps:
+                self._resize(state, control, lr_scheduler, self._measure_from, self.measure_steps)
+                self._estimated_at = (steps_done, self.clock())
             return
+        step_at, time_at = self._estimated_at
         now = self.clock()
-        seconds_per_step = (now - self._measure_from) / self.measure_steps
+        if (
+            not self.refined
+            and steps_done - step_at >= self.measure_steps
+            and now - self._started >= self.refine_after * self.budget_seconds
+        ):
+            self.refined = True
+            previous = self.estimate.total_steps
+            self._resize(state, control, lr_scheduler, time_at, steps_done - step_at)
+            if self.report is not None and self.estimate.total_steps != previous:
+                self.report(self.estimate)
+
+    def _resize(self, state, control, lr_scheduler, measured_from: float, measured_steps: int) -> None:
+        """Size the run from the steps timed since `measured_from`, and end the schedule there."""
+        steps_done, now = state.global_step, self.clock()
+        if self._step_cap is None:
+            self._step_cap = state.max_steps
+        seconds_per_step = (now - measured_from) / measured_steps
         total = steps_within_budget(
             self.budget_seconds,
             now - self._started,
             steps_done,
             seconds_per_step,
             min_steps=self.min_steps,
-            max_steps=state.max_steps,
+            max_steps=self._step_cap,
         )
-        self.estimate = BudgetEstimate(seconds_per_step, self.measure_steps, total, self.budget_seconds)
+        first = self.estimate is None
+        self.estimate = BudgetEstimate(seconds_per_step, measured_steps, total, self.budget_seconds)
         state.max_steps = total  # the trainer's flow callback stops there; recipe stages follow it
         retarget_linear_schedule(lr_scheduler, total, self.warmup_ratio)
-        if self.report is not None:
+        if first and self.report is not None:
             self.report(self.estimate)
         if steps_done >= total:
             control.should_training_stop = True
