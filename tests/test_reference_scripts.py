@@ -1,5 +1,7 @@
 """The reference run's scripts (evaluation/reference): the checkpoint choice and the run's overrides."""
 
+import math
+
 import pytest
 
 pytestmark = pytest.mark.usefixtures("reference_scripts_on_path")
@@ -37,3 +39,47 @@ def test_run_refuses_a_time_budget_that_is_not_positive(capsys):
     with pytest.raises(SystemExit):
         main(["--profile", "tiny", "--time-budget", "-1"])
     assert "--time-budget must be a positive number of minutes, got -1.0" in capsys.readouterr().err
+
+
+def test_versus_pairs_every_metric_both_runs_measured():
+    from curve import versus
+
+    from magnet_st.evaluation.bootstrap import per_example_record
+
+    keys = [f"k{i}" for i in range(6)]
+    mine = {
+        "lama_p1": per_example_record("mean", keys, value=[1, 1, 1, 0, 1, 1]),
+        "wiki_left_ppl": per_example_record("perplexity", keys, logprob=[-2.0] * 6, tokens=[1] * 6),
+    }
+    theirs = {
+        "lama_p1": per_example_record("mean", keys, value=[1, 0, 1, 0, 0, 1]),
+        "wiki_left_ppl": per_example_record("perplexity", keys, logprob=[-1.0] * 6, tokens=[1] * 6),
+        "only_there": per_example_record("mean", keys, value=[0] * 6),
+    }
+    rows = versus({"300": mine}, "300", {"160": theirs}, "160", "gpu vs cpu")
+    # A metric one run lacks is skipped; perplexities compare as a ratio, scores as a difference.
+    assert [row["claim"] for row in rows] == ["lama_p1: gpu vs cpu", "wiki_left_ppl: gpu vs cpu"]
+    assert rows[0]["difference"] == pytest.approx(5 / 6 - 3 / 6)
+    assert rows[1]["ratio"] == pytest.approx(math.exp(2.0) / math.exp(1.0))
+
+
+def test_run_refuses_snapshot_steps_that_are_no_checkpoint(capsys):
+    from run import main
+
+    with pytest.raises(SystemExit):
+        main(["--profile", "gpu", "--snapshot-steps", "100", "150"])
+    assert "--snapshot-steps [150] are not checkpoint steps: the gpu profile saves every 100 steps" in (
+        capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize("profile", ["gpu", "cpu", "tiny"])
+def test_every_profile_makes_a_training_config_and_keeps_checkpointed_snapshots(profile, tmp_path):
+    import json
+
+    from run import CONFIG, training_config
+
+    settings = json.loads(CONFIG.read_text())
+    config = training_config(settings, profile, tmp_path)  # run-only keys (budget, snapshots) stay out
+    assert config.max_steps == settings["profiles"][profile]["max_steps"]
+    assert all(step % config.save_steps == 0 for step in settings["profiles"][profile]["snapshot_steps"])

@@ -73,6 +73,19 @@ def claims(examples: dict[str, dict], step: str) -> list[dict]:
     return rows
 
 
+def versus(examples: dict[str, dict], step: str, other: dict[str, dict], other_step: str, label: str) -> list[dict]:
+    """Every metric both runs measured, this run's `step` against `other`'s `other_step`, paired on examples.
+
+    Perplexities compare as a ratio (this / other), scores as a difference (this - other).
+    """
+    mine, theirs = examples[step], other[other_step]
+    rows = []
+    for name in (name for name in mine if name in theirs):
+        combine = "ratio" if name.endswith("_ppl") else "difference"
+        rows.append({"claim": f"{name}: {label}", **paired_interval(mine[name], theirs[name], combine)})
+    return rows
+
+
 def _with_errors(axis, curve: dict[str, dict], steps: list[str], key: str, style: str, label: str | None = None):
     """One series with its 95% intervals as error bars (none where a step was measured without them)."""
     values = [curve[step][key] for step in steps]
@@ -122,6 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--stsb-test", action="store_true", help="also score STS-B test (all pairs) for the steps given, once each"
     )
+    parser.add_argument(
+        "--versus",
+        nargs=3,
+        metavar=("STEP", "OTHER_EXAMPLES", "OTHER_STEP"),
+        default=None,
+        help="compare STEP of this curve with OTHER_STEP of another run's --examples file (paired)",
+    )
     args = parser.parse_args(argv)
     curve = json.loads(args.out.read_text()) if args.out.is_file() else {}
     examples = json.loads(args.examples.read_text()) if args.examples.is_file() else {}
@@ -143,6 +163,11 @@ def main(argv: list[str] | None = None) -> int:
         args.examples.write_text(json.dumps(examples))
     if args.claims:
         for row in claims(examples, args.claims):
+            print(json.dumps(row))
+    if args.versus:
+        step, other_file, other_step = args.versus
+        label = f"step {step} vs {other_file} step {other_step}"
+        for row in versus(examples, step, json.loads(Path(other_file).read_text()), other_step, label):
             print(json.dumps(row))
     if args.plot:
         plot(curve, args.plot)

@@ -1,12 +1,13 @@
 """Train the reference model `magnet-smollm2-135m` on the project's corpus, resumably.
 
-    python evaluation/reference/run.py --profile gpu   # bf16, batch 64, 2,000 steps (one H100/H200)
+    python evaluation/reference/run.py --profile gpu   # bf16, batch 64, up to 2,000 steps or 8 minutes (one H100/H200)
     python evaluation/reference/run.py --profile cpu   # fp32 on CPUs without fast bf16, batch 16, 1,000 steps
 
 --time-budget MINUTES ends the run (and its learning-rate schedule) when the budget is spent, if that comes
 before the profile's step count: the first steps are timed and the schedule retargeted to the steps that fit.
+The gpu profile has a budget of its own (8 minutes, `time_budget_minutes` in config.json).
 Run it again with the same --work folder to resume from the newest checkpoint. The LoRA adapter is kept at
-the config's snapshot steps (`WORK/adapters/step-N`) for learning curves, and at the end as
+the profile's snapshot steps (`WORK/adapters/step-N`) for learning curves, and at the end as
 `WORK/adapters/final` with the training log: what `magnet_st/pretrained/` ships.
 """
 
@@ -26,6 +27,7 @@ from magnet_st.training.train import TrainConfig, train
 
 CONFIG = Path(__file__).with_name("config.json")
 BUDGET_MEASURE_STEPS = 10  # steps timed before sizing a budgeted run (a GPU's first steps are slow)
+RUN_KEYS = ("time_budget_minutes", "snapshot_steps")  # profile keys for this script, not for TrainConfig
 
 
 class KeepAdapterSnapshots(TrainerCallback):
@@ -68,7 +70,7 @@ def training_config(settings: dict, profile: str, work: Path) -> TrainConfig:
         keep_checkpoints=True,
         resume=checkpoints.is_dir() and any(checkpoints.glob("checkpoint-*")),
         overwrite=True,
-        **settings["profiles"][profile],
+        **{key: value for key, value in settings["profiles"][profile].items() if key not in RUN_KEYS},
     )
 
 
@@ -95,19 +97,27 @@ def main(argv: list[str] | None = None) -> int:
         if args.learning_rate <= 0:
             parser.error(f"--learning-rate must be positive, got {args.learning_rate}")
         settings["learning_rate"] = args.learning_rate
+    profile = settings["profiles"][args.profile]
     if args.snapshot_steps is not None:
-        settings["snapshot_steps"] = args.snapshot_steps
+        profile["snapshot_steps"] = args.snapshot_steps
+    unsaved = [step for step in profile["snapshot_steps"] if step % profile["save_steps"]]
+    if unsaved:
+        parser.error(
+            f"--snapshot-steps {unsaved} are not checkpoint steps: the {args.profile} profile saves every "
+            f"{profile['save_steps']} steps"
+        )
     work = Path(args.work).expanduser()
     work.mkdir(parents=True, exist_ok=True)
     if not (work / "corpus.txt").is_file():
         stats = build_corpus(work / "corpus.txt", args.data)
         (work / "corpus_stats.json").write_text(json.dumps(stats.__dict__, indent=2, default=str))
     config = training_config(settings, args.profile, work)
-    callbacks = [KeepAdapterSnapshots(settings["snapshot_steps"], work / "adapters")]
-    if args.time_budget is not None:
+    callbacks = [KeepAdapterSnapshots(profile["snapshot_steps"], work / "adapters")]
+    budget = args.time_budget or profile.get("time_budget_minutes")
+    if budget is not None:
         callbacks.append(
             TimeBudgetCallback(
-                args.time_budget * 60,
+                budget * 60,
                 warmup_ratio=config.warmup_ratio,
                 planned_steps=config.max_steps,
                 measure_steps=BUDGET_MEASURE_STEPS,
