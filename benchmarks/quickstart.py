@@ -34,8 +34,10 @@ def worker(steps: int) -> None:
 
     from transformers import TrainerCallback
 
-    from magnet_st.cli.quickstart import QUICKSTART, WIKI
+    from magnet_st.cli.quickstart import QUICKSTART
     from magnet_st.data.paths import dataset_file
+
+    WIKI = ("wiki1m_for_simcse_head", "wiki1m_for_simcse.txt")  # read by both sides, whatever names they export
     from magnet_st.training.train import train
 
     class StepTimer(TrainerCallback):

@@ -46,7 +46,9 @@ class TrainConfig:
     positive_column: str | None = None
     lora: bool = True
     lora_r: int = 16
+    lora_dropout: float = 0.05  # on each LoRA input: a copy of every projection's input per pass (time, memory)
     gradient_checkpointing: bool = False
+    checkpoint_every: int = 1  # with gradient_checkpointing: recompute every N-th decoder layer (1: all)
     return_freed_memory: bool = False  # glibc: hand freed activation pages back at once (training/memory.py)
     warmup_ratio: float = 0.05
     logging_steps: int = 10
@@ -59,11 +61,21 @@ class TrainConfig:
     precision: str = "auto"  # "bf16" mixed precision, "fp32", or "auto" (magnet_st.precision)
 
     def __post_init__(self) -> None:
-        for name in ("max_steps", "batch_size", "max_seq_length", "logging_steps", "save_steps", "lora_r"):
+        for name in (
+            "max_steps",
+            "batch_size",
+            "max_seq_length",
+            "logging_steps",
+            "save_steps",
+            "lora_r",
+            "checkpoint_every",
+        ):
             check_positive_int(getattr(self, name), name)
         check_positive_int(self.max_texts, "max_texts", allow_none=True)
         if self.learning_rate <= 0:
             raise ValueError(f"`learning_rate` must be > 0, got {self.learning_rate!r}.")
+        if isinstance(self.lora_dropout, bool) or not 0 <= self.lora_dropout < 1:
+            raise ValueError(f"`lora_dropout` must be a probability in [0, 1), got {self.lora_dropout!r}.")
         check_precision(self.precision)
         self.data = str(Path(self.data).expanduser()) if self.data else self.data
         self.output_dir = str(Path(self.output_dir).expanduser()) if self.output_dir else self.output_dir

@@ -352,6 +352,9 @@ def test_quickstart_defaults_to_a_time_budget_and_checks_its_flags(capsys):
 
     args = build_parser().parse_args(["quickstart"])
     assert args.steps is None and args.time_budget == 15.0 and args.gradient_checkpointing
+    assert args.checkpoint_every == 1 and args.lora_dropout == 0.05  # without LoRA dropout STS-B fell 10 points
+    partial = build_parser().parse_args(["quickstart", "--checkpoint-every", "2", "--lora-dropout", "0"])
+    assert partial.checkpoint_every == 2 and partial.lora_dropout == 0.0
     assert build_parser().parse_args(["quickstart", "--steps", "7"]).steps == 7
     assert not build_parser().parse_args(["quickstart", "--no-gradient-checkpointing"]).gradient_checkpointing
     for flag, value in (("--time-budget", "0"), ("--time-budget", "-3"), ("--sts-pairs", "0")):
@@ -403,3 +406,38 @@ def test_return_freed_memory_sets_glibc_thresholds_or_says_it_cannot():
     assert isinstance(applied, bool)
     if sys.platform.startswith("linux") and "libc.so.6" in (ctypes.util.find_library("c") or ""):
         assert applied
+
+
+def test_partial_checkpointing_and_no_lora_dropout_give_the_same_gradients(tiny_decoder_dir, data_file, tmp_path):
+    import torch
+    from torch import nn
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    def lora_gradients(name: str, **overrides) -> tuple[list[torch.Tensor], object]:
+        trainer = build_trainer(config(tiny_decoder_dir, data_file, tmp_path / name, lora_dropout=0.0, **overrides))
+        model, loss = trainer.model, trainer.loss
+        model.train()
+        texts = TEXTS[:4]
+        features = model.decoder.preprocess(texts)
+        features["texts"] = texts
+        torch.manual_seed(0)
+        sum(loss([features]).values()).backward()
+        grads = [p.grad.clone() for n, p in model.named_parameters() if "lora_" in n]
+        return grads, model
+
+    plain, _ = lora_gradients("plain")
+    partial, model = lora_gradients("partial", gradient_checkpointing=True, checkpoint_every=2)
+    layers = [m for m in model.decoder.causal_lm.modules() if isinstance(m, GradientCheckpointingLayer)]
+    assert [layer.gradient_checkpointing for layer in layers] == [True, False]  # every second layer recomputes
+    dropouts = [m.lora_dropout["default"] for m in model.modules() if hasattr(m, "lora_dropout")]
+    assert dropouts and all(isinstance(d, nn.Identity) for d in dropouts)  # peft's no-op for lora_dropout=0
+    assert len(plain) == len(partial) > 0
+    for a, b in zip(plain, partial):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_train_config_checks_lora_dropout_and_checkpoint_spacing(tiny_decoder_dir, data_file, tmp_path):
+    with pytest.raises(ValueError, match=r"`lora_dropout` must be a probability in \[0, 1\), got 1.0"):
+        config(tiny_decoder_dir, data_file, tmp_path, lora_dropout=1.0)
+    with pytest.raises(ValueError, match="`checkpoint_every` must be a positive integer"):
+        config(tiny_decoder_dir, data_file, tmp_path, checkpoint_every=0)

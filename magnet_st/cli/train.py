@@ -33,10 +33,19 @@ def add_training_arguments(parser: argparse.ArgumentParser, defaults: TrainConfi
     parser.add_argument("--full-finetune", action="store_true", help="train all weights instead of LoRA")
     parser.add_argument("--lora-r", type=int, default=d.lora_r, help="LoRA rank (default: %(default)s)")
     parser.add_argument(
+        "--lora-dropout", type=float, default=d.lora_dropout, help="dropout on LoRA inputs (default: %(default)s)"
+    )
+    parser.add_argument(
         "--gradient-checkpointing",
         action=argparse.BooleanOptionalAction,
         default=d.gradient_checkpointing,
         help="recompute activations in the backward pass: less memory (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=d.checkpoint_every,
+        help="with --gradient-checkpointing, recompute every N-th layer only (default: %(default)s, all)",
     )
     parser.add_argument(
         "--precision",
@@ -75,7 +84,9 @@ def config_from_args(args: argparse.Namespace, data: str, output_dir: str, **ext
         max_texts=args.max_texts,
         lora=not args.full_finetune,
         lora_r=args.lora_r,
+        lora_dropout=args.lora_dropout,
         gradient_checkpointing=args.gradient_checkpointing,
+        checkpoint_every=args.checkpoint_every,
         precision=args.precision,
         save_steps=args.save_steps,
         logging_steps=args.logging_steps,

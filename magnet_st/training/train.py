@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sentence_transformers import SentenceTransformerTrainingArguments
 from transformers import set_seed
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 from magnet_st.data.texts import drop_short_texts, load_texts
 from magnet_st.folders import check_model_target, expand_folder
@@ -67,7 +68,7 @@ def build_trainer(config: TrainConfig, callbacks: list | None = None) -> MagnetT
     dataset = drop_short_texts(dataset, model.decoder.tokenizer, MIN_TOKENS)
     if config.lora:
         set_seed(config.seed)  # LoRA's random init: the same run twice gives the same model
-        add_lora(model, default_lora_config(r=config.lora_r))
+        add_lora(model, default_lora_config(r=config.lora_r, dropout=config.lora_dropout))
     if config.return_freed_memory:
         return_freed_memory_eagerly()
     first = recipe.weights_at(0.0)
@@ -76,6 +77,10 @@ def build_trainer(config: TrainConfig, callbacks: list | None = None) -> MagnetT
         model.decoder.causal_lm.activation_checkpointing_enable(
             {"use_reentrant": False, "context_fn": loss.checkpoint_context}
         )
+        if config.checkpoint_every > 1:  # the other layers keep their activations: less recompute
+            layers = [m for m in model.decoder.causal_lm.modules() if isinstance(m, GradientCheckpointingLayer)]
+            for index, layer in enumerate(layers):
+                layer.gradient_checkpointing = index % config.checkpoint_every == 0
         if config.lora:
             model.decoder.causal_lm.enable_input_require_grads()
     if any(stage.sscl for stage in recipe.stages) and config.batch_size < 2:
