@@ -36,9 +36,9 @@ def worker(steps: int) -> None:
 
     from magnet_st.cli.quickstart import QUICKSTART
     from magnet_st.data.paths import dataset_file
-
-    WIKI = ("wiki1m_for_simcse_head", "wiki1m_for_simcse.txt")  # read by both sides, whatever names they export
     from magnet_st.training.train import train
+
+    wiki = ("wiki1m_for_simcse_head", "wiki1m_for_simcse.txt")  # spelled out: both sides read it, whatever they export
 
     class StepTimer(TrainerCallback):
         def __init__(self) -> None:
@@ -54,7 +54,7 @@ def worker(steps: int) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         config = dataclasses.replace(
             QUICKSTART,
-            data=str(dataset_file(None, *WIKI)),
+            data=str(dataset_file(None, *wiki)),
             drop_cut_last_line=True,
             output_dir=str(Path(scratch) / "model"),
             max_steps=WARMUP_STEPS + steps,

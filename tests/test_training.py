@@ -283,18 +283,31 @@ class LearningRates(TrainerCallback):
         self.rates.append(lr_scheduler.get_last_lr()[0])
 
 
-def test_time_budget_sizes_the_run_and_its_schedule_with_a_fake_clock(tiny_decoder_dir, data_file, tmp_path):
-    from transformers import get_linear_schedule_with_warmup
-
+def budgeted_run(tiny_decoder_dir, data_file, output, budget_seconds: float, warmup_ratio: float, seconds):
+    """Train under a 6-step-planned time budget on a fake clock; (config, estimates reported, learning rates)."""
     from magnet_st.training.budget import BUDGET_STEP_CAP, TimeBudgetCallback
 
     clock, estimates, rates = FakeClock(), [], LearningRates()
     budget = TimeBudgetCallback(
-        20.0, warmup_ratio=0.2, planned_steps=6, measure_steps=3, report=estimates.append, clock=clock
+        budget_seconds,
+        warmup_ratio=warmup_ratio,
+        planned_steps=6,
+        measure_steps=3,
+        report=estimates.append,
+        clock=clock,
     )
+    cfg = config(
+        tiny_decoder_dir, data_file, output, max_steps=BUDGET_STEP_CAP, warmup_ratio=warmup_ratio, save_steps=100
+    )
+    train(cfg, callbacks=[Tick(clock, seconds), budget, rates])
+    return cfg, estimates, rates
+
+
+def test_time_budget_sizes_the_run_and_its_schedule_with_a_fake_clock(tiny_decoder_dir, data_file, tmp_path):
+    from transformers import get_linear_schedule_with_warmup
+
     output = tmp_path / "budgeted"
-    cfg = config(tiny_decoder_dir, data_file, output, max_steps=BUDGET_STEP_CAP, warmup_ratio=0.2, save_steps=100)
-    train(cfg, callbacks=[Tick(clock, 2.0), budget, rates])
+    cfg, estimates, rates = budgeted_run(tiny_decoder_dir, data_file, output, 20.0, 0.2, 2.0)
     # step 1 ends at 2 s (not measured), steps 2-4 take 6 s: 2 s/step; 12 s left -> 6 more steps
     assert len(estimates) == 1 and estimates[0].seconds_per_step == 2.0 and estimates[0].total_steps == 10
     assert "2.0 s/step measured over 3 steps -> 10 steps fit in" in estimates[0].describe()
@@ -318,16 +331,11 @@ def test_time_budget_sizes_the_run_and_its_schedule_with_a_fake_clock(tiny_decod
 
 
 def test_time_budget_refines_its_estimate_once_the_slow_first_steps_are_past(tiny_decoder_dir, data_file, tmp_path):
-    from magnet_st.training.budget import BUDGET_STEP_CAP, TimeBudgetCallback
-
-    clock, estimates, rates = FakeClock(), [], LearningRates()
-    budget = TimeBudgetCallback(
-        40.0, warmup_ratio=0.0, planned_steps=6, measure_steps=3, report=estimates.append, clock=clock
-    )
     output = tmp_path / "refined"
-    cfg = config(tiny_decoder_dir, data_file, output, max_steps=BUDGET_STEP_CAP, warmup_ratio=0.0, save_steps=100)
     # Steps 1-4 take 4 s each (a GPU warming up), then 1 s each.
-    train(cfg, callbacks=[Tick(clock, lambda step: 4.0 if step <= 4 else 1.0), budget, rates])
+    cfg, estimates, rates = budgeted_run(
+        tiny_decoder_dir, data_file, output, 40.0, 0.0, lambda step: 4.0 if step <= 4 else 1.0
+    )
     # First estimate after step 4 (16 s): 4 s/step, 24 s left -> 10 steps. After step 7 (19 s, past a quarter of
     # the budget), 3 steps took 3 s: 1 s/step, 21 s left -> 28 steps.
     assert [(e.seconds_per_step, e.total_steps) for e in estimates] == [(4.0, 10), (1.0, 28)]
