@@ -5,7 +5,8 @@
 
 --time-budget MINUTES ends the run (and its learning-rate schedule) when the budget is spent, if that comes
 before the profile's step count: the first steps are timed and the schedule retargeted to the steps that fit.
-The gpu profile has a budget of its own (8 minutes, `time_budget_minutes` in config.json).
+The gpu profile has a budget of its own (8 minutes, `time_budget_minutes` in config.json). A resumed run gets
+its budget afresh, counted from its first step.
 Run it again with the same --work folder to resume from the newest checkpoint. The LoRA adapter is kept at
 the profile's snapshot steps (`WORK/adapters/step-N`) for learning curves, and at the end as
 `WORK/adapters/final` with the training log: what `magnet_st/pretrained/` ships.
