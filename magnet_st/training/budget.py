@@ -122,7 +122,7 @@ class TimeBudgetCallback(TrainerCallback):
         self._started: float | None = None
         self._measure_from: float | None = None
         self._estimated_at: tuple[int, float] | None = None  # (step, clock) of the first estimate
-        self._step_cap: int | None = None  # the trainer's own max_steps, before the budget lowered it
+        self._step_cap: int | None = None
 
     def on_train_begin(self, args, state, control, lr_scheduler=None, **kwargs):
         retarget_linear_schedule(lr_scheduler, self.planned_steps, self.warmup_ratio)
@@ -132,16 +132,17 @@ class TimeBudgetCallback(TrainerCallback):
             self._started = self.clock()
 
     def on_step_end(self, args, state, control, lr_scheduler=None, **kwargs):
-        steps_done = state.global_step
+        steps_done, now = state.global_step, self.clock()
         if steps_done == 1 and self._measure_from is None:
-            self._measure_from = self.clock()  # the first step is not representative
+            self._measure_from = now  # the first step is not representative
         if self.estimate is None:
             if steps_done >= 1 + self.measure_steps:
-                self._resize(state, control, lr_scheduler, self._measure_from, self.measure_steps)
-                self._estimated_at = (steps_done, self.clock())
+                self._step_cap = state.max_steps  # the trainer's own, before the budget lowers it
+                self._resize(state, control, lr_scheduler, now, self._measure_from, self.measure_steps)
+                self._estimated_at = (steps_done, now)
+                self._report()
             return
         step_at, time_at = self._estimated_at
-        now = self.clock()
         if (
             not self.refined
             and steps_done - step_at >= self.measure_steps
@@ -149,15 +150,13 @@ class TimeBudgetCallback(TrainerCallback):
         ):
             self.refined = True
             previous = self.estimate.total_steps
-            self._resize(state, control, lr_scheduler, time_at, steps_done - step_at)
-            if self.report is not None and self.estimate.total_steps != previous:
-                self.report(self.estimate)
+            self._resize(state, control, lr_scheduler, now, time_at, steps_done - step_at)
+            if self.estimate.total_steps != previous:
+                self._report()
 
-    def _resize(self, state, control, lr_scheduler, measured_from: float, measured_steps: int) -> None:
-        """Size the run from the steps timed since `measured_from`, and end the schedule there."""
-        steps_done, now = state.global_step, self.clock()
-        if self._step_cap is None:
-            self._step_cap = state.max_steps
+    def _resize(self, state, control, lr_scheduler, now: float, measured_from: float, measured_steps: int) -> None:
+        """Size the run from the steps timed between `measured_from` and `now`, and end the schedule there."""
+        steps_done = state.global_step
         seconds_per_step = (now - measured_from) / measured_steps
         total = steps_within_budget(
             self.budget_seconds,
@@ -167,11 +166,12 @@ class TimeBudgetCallback(TrainerCallback):
             min_steps=self.min_steps,
             max_steps=self._step_cap,
         )
-        first = self.estimate is None
         self.estimate = BudgetEstimate(seconds_per_step, measured_steps, total, self.budget_seconds)
         state.max_steps = total  # the trainer's flow callback stops there; recipe stages follow it
         retarget_linear_schedule(lr_scheduler, total, self.warmup_ratio)
-        if first and self.report is not None:
-            self.report(self.estimate)
         if steps_done >= total:
             control.should_training_stop = True
+
+    def _report(self) -> None:
+        if self.report is not None:
+            self.report(self.estimate)
