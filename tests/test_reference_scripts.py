@@ -83,3 +83,22 @@ def test_every_profile_makes_a_training_config_and_keeps_checkpointed_snapshots(
     config = training_config(settings, profile, tmp_path)  # run-only keys (budget, snapshots) stay out
     assert config.max_steps == settings["profiles"][profile]["max_steps"]
     assert all(step % config.save_steps == 0 for step in settings["profiles"][profile]["snapshot_steps"])
+
+
+def test_curve_versus_names_a_missing_file_or_step_before_measuring(tmp_path, capsys):
+    import json
+
+    from curve import main
+
+    out = ["--no-base", "--out", str(tmp_path / "c.json"), "--examples", str(tmp_path / "e.json")]
+    with pytest.raises(SystemExit):
+        main([*out, "--versus", "300", str(tmp_path / "missing.json"), "160"])
+    assert "--versus: no examples file" in capsys.readouterr().err
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"0": {}, "160": {}}))
+    with pytest.raises(SystemExit):
+        main([*out, "--versus", "300", str(other), "320"])
+    assert "has no step '320' (it has ['0', '160'])" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*out, "--versus", "300", str(other), "160"])  # nothing measured here: no step 300
+    assert "--versus: step '300' is not measured here (measured: [])" in capsys.readouterr().err

@@ -143,6 +143,14 @@ def main(argv: list[str] | None = None) -> int:
         help="compare STEP of this curve with OTHER_STEP of another run's --examples file (paired)",
     )
     args = parser.parse_args(argv)
+    other = None
+    if args.versus:  # checked before any measuring
+        other_file, other_step = Path(args.versus[1]), args.versus[2]
+        if not other_file.is_file():
+            parser.error(f"--versus: no examples file {str(other_file)!r}")
+        other = json.loads(other_file.read_text())
+        if other_step not in other:
+            parser.error(f"--versus: {str(other_file)!r} has no step {other_step!r} (it has {sorted(other, key=int)})")
     curve = json.loads(args.out.read_text()) if args.out.is_file() else {}
     examples = json.loads(args.examples.read_text()) if args.examples.is_file() else {}
     todo = [] if args.no_base else [("0", None)]
@@ -166,8 +174,9 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(row))
     if args.versus:
         step, other_file, other_step = args.versus
-        label = f"step {step} vs {other_file} step {other_step}"
-        for row in versus(examples, step, json.loads(Path(other_file).read_text()), other_step, label):
+        if step not in examples:
+            parser.error(f"--versus: step {step!r} is not measured here (measured: {sorted(examples, key=int)})")
+        for row in versus(examples, step, other, other_step, f"step {step} vs {other_file} step {other_step}"):
             print(json.dumps(row))
     if args.plot:
         plot(curve, args.plot)
