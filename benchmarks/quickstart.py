@@ -7,6 +7,7 @@ in a fresh subprocess, for a few steps, and saves the model as the quick start d
 between the two sides.
 
     python benchmarks/quickstart.py [--base-commit ee04daf] [--steps 4] [--rounds 1]
+    python benchmarks/quickstart.py --after checkpoint_every=2   # AFTER with other TrainConfig settings
 
 Targets: AFTER's peak RSS <= 3 GB, and its seconds per step <= 1.25x BEFORE's.
 """
@@ -26,7 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 WARMUP_STEPS = 1  # the first step also pays for the data loader and first allocations
 
 
-def worker(steps: int) -> None:
+def worker(steps: int, settings: dict) -> None:
     """Train the imported magnet_st's quick start for WARMUP_STEPS + `steps`; print peak RSS and step times."""
     import dataclasses
     import resource
@@ -60,15 +61,17 @@ def worker(steps: int) -> None:
             max_steps=WARMUP_STEPS + steps,
             save_steps=10**6,
             logging_steps=10**6,
+            **settings,
         )
         train(config, callbacks=[timer])
     peak_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports kilobytes
     print(json.dumps({"peak_gb": peak_bytes / 1e9, "step_seconds": timer.seconds[WARMUP_STEPS:]}))
 
 
-def run_side(source: Path, steps: int, threads: int) -> dict:
+def run_side(source: Path, steps: int, threads: int, settings: dict) -> dict:
     env = {**os.environ, "PYTHONPATH": str(source), "OMP_NUM_THREADS": str(threads), "TQDM_DISABLE": "1"}
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--steps", str(steps)]
+    command += ["--settings", json.dumps(settings)]
     result = subprocess.run(command, env=env, cwd=source, capture_output=True, text=True)
     if result.returncode:
         raise RuntimeError(f"benchmark worker failed in {source}:\n{result.stderr[-3000:]}")
@@ -86,20 +89,44 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4, help=f"timed steps per side, after {WARMUP_STEPS} warm-up")
     parser.add_argument("--rounds", type=int, default=1, help="before/after pairs, alternating")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--after",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="TrainConfig settings for the AFTER side only, values as JSON (checkpoint_every=2, lora_dropout=0)",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--settings", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.steps)
+        worker(args.steps, json.loads(args.settings))
         return
+    after_settings = {}
+    for item in args.after:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--after takes KEY=VALUE settings, got {item!r}")
+        try:
+            after_settings[key] = json.loads(value)
+        except ValueError:
+            parser.error(f"--after {key}: {value!r} is not a JSON value (true, 2, 0.05)")
+    from magnet_st.train_config import TrainConfig
+
+    unknown = sorted(set(after_settings) - set(TrainConfig.__dataclass_fields__))
+    if unknown:
+        parser.error(f"--after: {unknown} are not TrainConfig settings")
     from magnet_st.precision import describe_cpu
 
     results: dict[str, list[dict]] = {"before": [], "after": []}
     with tempfile.TemporaryDirectory() as before_source:
         export_commit(args.base_commit, Path(before_source))
         for _ in range(args.rounds):
-            for side, source in (("before", Path(before_source)), ("after", REPO)):
-                results[side].append(run_side(source, args.steps, args.threads))
-    print(f"CPU: {describe_cpu()}; {args.threads} threads, {args.steps} steps/side")
+            for side, source, settings in (("before", Path(before_source), {}), ("after", REPO, after_settings)):
+                results[side].append(run_side(source, args.steps, args.threads, settings))
+    print(
+        f"CPU: {describe_cpu()}; {args.threads} threads, {args.steps} steps/side; after: {after_settings or 'defaults'}"
+    )
     summary = {}
     for side, runs in results.items():
         peak = max(run["peak_gb"] for run in runs)

@@ -46,7 +46,7 @@ class TrainConfig:
     positive_column: str | None = None
     lora: bool = True
     lora_r: int = 16
-    lora_dropout: float = 0.05  # on each LoRA input: a copy of every projection's input per pass (time, memory)
+    lora_dropout: float = 0.05  # on each LoRA input: a mask per projection and pass (time; memory fused on CPU)
     gradient_checkpointing: bool = False
     checkpoint_every: int = 1  # with gradient_checkpointing: recompute every N-th decoder layer (1: all)
     return_freed_memory: bool = False  # glibc: hand freed activation pages back at once (training/memory.py)

@@ -102,3 +102,35 @@ def test_curve_versus_names_a_missing_file_or_step_before_measuring(tmp_path, ca
     with pytest.raises(SystemExit):
         main([*out, "--versus", "300", str(other), "160"])  # nothing measured here: no step 300
     assert "--versus: step '300' is not measured here (measured: [])" in capsys.readouterr().err
+
+
+def test_run_refuses_a_step_count_that_is_not_positive_and_an_unknown_recipe(capsys):
+    from run import main
+
+    with pytest.raises(SystemExit):
+        main(["--profile", "tiny", "--max-steps", "0"])
+    assert "--max-steps must be a positive number of steps, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--profile", "tiny", "--recipe", "simcse"])
+    assert "invalid choice: 'simcse'" in capsys.readouterr().err
+
+
+def test_run_trains_a_baseline_recipe_arm_for_the_steps_asked(tiny_decoder_dir, tmp_path):
+    import json
+
+    from run import main
+
+    from magnet_st.pretrained import model_from_adapter
+
+    work = tmp_path / "llm2vec"
+    work.mkdir()
+    sentences = [f"Sentence number {i} talks about the river, the town and the old bridge." for i in range(40)]
+    (work / "corpus.txt").write_text("\n".join(sentences) + "\n")  # present: the corpus builder is not run
+    arguments = ["--profile", "tiny", "--base", tiny_decoder_dir, "--work", str(work), "--recipe", "llm2vec"]
+    assert main([*arguments, "--max-steps", "4", "--snapshot-steps", "2"]) == 0
+    log = json.loads((work / "adapters" / "final" / "training_log.json").read_text())
+    assert log["config"]["recipe"] == "llm2vec" and log["config"]["max_steps"] == 4
+    # Step 4 is no snapshot step; as the run's last step it is kept for the curve all the same.
+    assert sorted(p.name for p in (work / "adapters").iterdir()) == ["final", "step-2", "step-4"]
+    model = model_from_adapter(tiny_decoder_dir, work / "adapters" / "final", pooling="mean")
+    assert model.encode(["The old bridge."]).shape == (1, model.get_embedding_dimension())

@@ -108,6 +108,18 @@ def test_killed_run_resumes_from_its_last_checkpoint_exactly(tiny_decoder_dir, d
     np.testing.assert_allclose(resumed.encode(TEXTS[:3]), straight.encode(TEXTS[:3]), atol=1e-4, rtol=0)
 
 
+def test_cpu_training_fuses_lora_dropout_into_lora_a(tiny_decoder_dir, data_file, tmp_path):
+    from magnet_st.lora_dropout import DropoutLoraA
+
+    def fused(trainer):
+        return [m for m in trainer.model.decoder.model.modules() if isinstance(m, DropoutLoraA)]
+
+    with_dropout = build_trainer(config(tiny_decoder_dir, data_file, tmp_path / "a", lora_dropout=0.1))
+    assert len(fused(with_dropout)) == 7 * with_dropout.model.decoder.causal_lm.config.num_hidden_layers
+    assert {m.p for m in fused(with_dropout)} == {0.1}
+    assert not fused(build_trainer(config(tiny_decoder_dir, data_file, tmp_path / "b", lora_dropout=0.0)))
+
+
 def test_bad_training_input(tiny_decoder_dir, data_file, tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("\n\n")
@@ -142,16 +154,24 @@ def test_cli_train_refuses_existing_output_in_one_line(tiny_decoder_dir, data_fi
 
 
 DISTRIBUTED_SCRIPT = """
-import json, sys, torch.distributed as dist
+import json, os, sys, traceback
+from pathlib import Path
+import torch.distributed as dist
 from magnet_st.training import TrainConfig, build_trainer
-config = TrainConfig(data=sys.argv[1], output_dir=sys.argv[2], base=sys.argv[3], max_steps=2, batch_size=4,
-                     max_seq_length=32, logging_steps=1, save_steps=2)
-trainer = build_trainer(config)
-trainer.train()
-assert trainer.loss.contrastive.gather_across_devices  # negatives came from both processes
-files = sorted(p.name for p in config.checkpoint_dir().joinpath("checkpoint-2").iterdir())
-print("RESULT", json.dumps({"rank": dist.get_rank(), "world": dist.get_world_size(), "steps": trainer.state.global_step,
-                            "files": files}))
+# Each process reports into its own file: two processes printing to one pipe interleave their lines.
+report = Path(f"{sys.argv[2]}-rank{os.environ['RANK']}.json")
+try:
+    config = TrainConfig(data=sys.argv[1], output_dir=sys.argv[2], base=sys.argv[3], max_steps=2, batch_size=4,
+                         max_seq_length=32, logging_steps=1, save_steps=2)
+    trainer = build_trainer(config)
+    trainer.train()
+    assert trainer.loss.contrastive.gather_across_devices  # negatives came from both processes
+    files = sorted(p.name for p in config.checkpoint_dir().joinpath("checkpoint-2").iterdir())
+    report.write_text(json.dumps({"rank": dist.get_rank(), "world": dist.get_world_size(),
+                                  "steps": trainer.state.global_step, "files": files}))
+except BaseException:
+    report.write_text(json.dumps({"error": traceback.format_exc()}))
+    raise
 """
 
 
@@ -160,15 +180,16 @@ def test_two_process_run_gathers_negatives(tiny_decoder_dir, data_file, tmp_path
     script.write_text(DISTRIBUTED_SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533", str(script)]
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)]
         + [data_file, str(tmp_path / "ddp"), tiny_decoder_dir],
         capture_output=True,
         text=True,
         env=env,
         timeout=300,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    reports = [json.loads(line[7:]) for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    reports = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("ddp-rank*.json"))]
+    errors = "\n".join(r["error"] for r in reports if "error" in r)
+    assert result.returncode == 0 and not errors, errors or result.stderr[-6000:]
     assert sorted(r["rank"] for r in reports) == [0, 1] and all(r["world"] == 2 and r["steps"] == 2 for r in reports)
     files = set(reports[0]["files"])  # the checkpoint, staged and renamed, holds the model and both RNG states
     assert {"modules.json", "rng_state_0.pth", "rng_state_1.pth", "trainer_state.json"} <= files

@@ -124,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("adapters", nargs="*", type=Path, help="adapter folders named step-N")
     parser.add_argument("--base", default="smollm2-135m")
+    parser.add_argument(
+        "--pooling", choices=("lasttoken", "mean"), default="lasttoken", help="mean for the llm2vec recipe's runs"
+    )
     parser.add_argument("--out", type=Path, default=Path("curve.json"))
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument("--data", default=None)
@@ -159,7 +162,10 @@ def main(argv: list[str] | None = None) -> int:
         test_missing = args.stsb_test and "stsb_test" not in curve.get(step, {})
         if step in curve and not test_missing:
             continue
-        model = load_model(args.base) if adapter is None else model_from_adapter(args.base, adapter)
+        if adapter is None:
+            model = load_model(args.base, pooling=args.pooling)
+        else:
+            model = model_from_adapter(args.base, adapter, pooling=args.pooling)
         model.eval()
         if step not in curve:
             curve[step], examples[step] = measure(model, args.data, args.infill_limit, args.lama_per_relation)

@@ -24,6 +24,7 @@ from transformers import TrainerCallback
 from magnet_st.data.corpus import build_corpus
 from magnet_st.training.budget import TimeBudgetCallback
 from magnet_st.training.checkpoints import newest_complete_checkpoint
+from magnet_st.training.recipes import RECIPES
 from magnet_st.training.train import TrainConfig, train
 
 CONFIG = Path(__file__).with_name("config.json")
@@ -83,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=None, help="datasets folder (default: magnet_st's data resolution)")
     parser.add_argument("--learning-rate", type=float, default=None, help="override the config's peak learning rate")
     parser.add_argument(
+        "--recipe", choices=tuple(RECIPES), default=None, help="override the recipe (a baseline arm on the same corpus)"
+    )
+    parser.add_argument("--max-steps", type=int, default=None, help="override the profile's step count")
+    parser.add_argument(
         "--snapshot-steps", type=int, nargs="+", default=None, help="override the steps whose adapters are kept"
     )
     parser.add_argument(
@@ -98,7 +103,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.learning_rate <= 0:
             parser.error(f"--learning-rate must be positive, got {args.learning_rate}")
         settings["learning_rate"] = args.learning_rate
+    if args.recipe:
+        settings["recipe"] = args.recipe
     profile = settings["profiles"][args.profile]
+    if args.max_steps is not None:
+        if args.max_steps < 1:
+            parser.error(f"--max-steps must be a positive number of steps, got {args.max_steps}")
+        profile["max_steps"] = args.max_steps
     if args.snapshot_steps is not None:
         profile["snapshot_steps"] = args.snapshot_steps
     unsaved = [step for step in profile["snapshot_steps"] if step % profile["save_steps"]]
@@ -129,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     del model
     final, _ = newest_complete_checkpoint(config.checkpoint_dir())
     copy_adapter(final, work / "adapters" / "final")
+    last_step = work / "adapters" / f"step-{final.name.split('-')[-1]}"
+    if not last_step.is_dir():  # a budgeted run ends between snapshot steps: its curve gets the last step too
+        copy_adapter(final, last_step)
     shutil.copy(Path(config.output_dir) / "training_log.json", work / "adapters" / "final" / "training_log.json")
     print(f"adapter: {work / 'adapters' / 'final'}")
     return 0

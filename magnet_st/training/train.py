@@ -17,6 +17,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from magnet_st.data.texts import drop_short_texts, load_texts
 from magnet_st.folders import check_model_target, expand_folder
 from magnet_st.lora import add_lora, default_lora_config, has_lora, merge_lora
+from magnet_st.lora_dropout import fuse_lora_dropout
 from magnet_st.losses import MagnetLoss
 from magnet_st.model import MagnetSentenceTransformer, load_model
 from magnet_st.precision import training_precision
@@ -69,6 +70,8 @@ def build_trainer(config: TrainConfig, callbacks: list | None = None) -> MagnetT
     if config.lora:
         set_seed(config.seed)  # LoRA's random init: the same run twice gives the same model
         add_lora(model, default_lora_config(r=config.lora_r, dropout=config.lora_dropout))
+        if model.device.type == "cpu":  # a GPU keeps peft's one-kernel dropout: memory is not its limit
+            fuse_lora_dropout(model.decoder.model)
     if config.return_freed_memory:
         return_freed_memory_eagerly()
     first = recipe.weights_at(0.0)
