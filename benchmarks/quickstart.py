@@ -111,11 +111,17 @@ def main() -> None:
             after_settings[key] = json.loads(value)
         except ValueError:
             parser.error(f"--after {key}: {value!r} is not a JSON value (true, 2, 0.05)")
-    from magnet_st.train_config import TrainConfig
+    import dataclasses
 
-    unknown = sorted(set(after_settings) - set(TrainConfig.__dataclass_fields__))
+    from magnet_st.cli.quickstart import QUICKSTART
+
+    unknown = sorted(set(after_settings) - {field.name for field in dataclasses.fields(QUICKSTART)})
     if unknown:
         parser.error(f"--after: {unknown} are not TrainConfig settings")
+    try:
+        dataclasses.replace(QUICKSTART, **after_settings)  # TrainConfig checks its values when built
+    except (TypeError, ValueError) as error:
+        parser.error(f"--after: {error}")
     from magnet_st.precision import describe_cpu
 
     results: dict[str, list[dict]] = {"before": [], "after": []}
