@@ -40,6 +40,8 @@ class _DropoutLinear(torch.autograd.Function):
 
 def dropout_linear(x: torch.Tensor, weight: torch.Tensor, keep: torch.Tensor, p: float) -> torch.Tensor:
     """`F.linear(x * keep / (1 - p), weight)` keeping only `x` and the boolean `keep` for backward."""
+    if not 0 <= p < 1:
+        raise ValueError(f"`p` must be a dropout probability in [0, 1), got {p!r}.")
     if keep.dtype != torch.bool or keep.shape != x.shape:
         raise ValueError(
             f"`keep` must be a boolean mask of x's shape {tuple(x.shape)}, got {keep.dtype} {tuple(keep.shape)}."

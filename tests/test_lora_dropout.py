@@ -135,6 +135,8 @@ def test_bf16_autocast_runs_the_product_in_bf16():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="`p` must be a dropout probability in \\(0, 1\\)"):
         DropoutLoraA(torch.nn.Linear(4, 2, bias=False), 0.0)
+    with pytest.raises(ValueError, match="`p` must be a dropout probability in \\[0, 1\\), got 1.0"):
+        dropout_linear(torch.randn(2, 4), torch.randn(3, 4), torch.ones(2, 4, dtype=torch.bool), 1.0)
     with pytest.raises(ValueError, match="`keep` must be a boolean mask"):
         dropout_linear(torch.randn(2, 4), torch.randn(3, 4), torch.ones(2, 4), 0.1)
     with pytest.raises(ValueError, match="must have one dtype"):
