@@ -29,6 +29,12 @@ def test_split_words_follows_conll_style():
     text = "Peter Blackburn's team, based in Brussels-Nord, won."
     words = [text[start:end] for start, end in split_words(text)]
     assert words == ["Peter", "Blackburn", "'s", "team", ",", "based", "in", "Brussels-Nord", ",", "won", "."]
+    text = "I don't know... U.S. vs. U.N. -- J. Smith won 3-1, 1,000 at 12:30 in plan B."
+    words = [text[start:end] for start, end in split_words(text)]
+    assert words == [
+        *("I", "do", "n't", "know", "...", "U.S.", "vs.", "U.N.", "--", "J.", "Smith", "won", "3-1", ","),
+        *("1,000", "at", "12:30", "in", "plan", "B", "."),
+    ]
 
 
 def test_real_tokenizer_glued_spaces_and_many_piece_words(tokenizer):

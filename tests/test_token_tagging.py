@@ -287,6 +287,20 @@ def test_word_probe_evaluation_returns_scores_and_settings(tiny_decoder_dir):
     assert result["settings"]["test_sentences"] == 10 and result["settings"]["attention_mode"] == "causal"
     with pytest.raises(ValueError, match="tasks"):
         evaluate_word_probes(model, tasks=("sentiment",))
+    with pytest.raises(ValueError, match="alignments"):
+        evaluate_word_probes(model, alignments=("last",))
+
+
+def test_word_probes_default_to_both_alignments_natural_one_first(tiny_decoder_dir):
+    model = fresh(tiny_decoder_dir)
+    sizes = dict(tasks=("pos",), max_train_sentences=10, max_test_sentences=5, steps=5, show_progress_bar=False)
+    causal = evaluate_word_probes(model, attention_mode="causal", **sizes)
+    assert causal["settings"]["alignments"] == ["own", "previous"]
+    assert causal["pos"] == round(100 * causal["details"]["own"]["pos"]["accuracy"], 2)
+    assert set(causal["per_example"]) == {"pos", "pos/previous"}
+    bidirectional = evaluate_word_probes(model, attention_mode="bidirectional", **sizes)
+    assert bidirectional["settings"]["alignments"] == ["previous", "own"]
+    assert set(bidirectional["per_example"]) == {"pos", "pos/own"}
 
 
 def test_cli_tag(probed, tmp_path, capsys):

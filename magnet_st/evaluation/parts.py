@@ -48,7 +48,8 @@ class EvaluationPart:
 
     `runs` names several calls of the function whose results together make the part's result (keyed by
     name), each with its own settings; empty means one call whose result is the part's result.
-    `suite_options` are the run options the suite itself supplies (mteb's output folder, STS variants).
+    `suite_options` are the run options the suite itself supplies (mteb's output folder, STS variants, the
+    attention words are read with).
     """
 
     name: str
@@ -87,6 +88,7 @@ EVALUATION_PARTS = (
         "evaluate_word_probes",
         WordProbeResult,
         (("conll2003", "train.txt"), ("conll2003", "test.txt")),
+        suite_options=("attention_mode",),
     ),
     EvaluationPart(
         "infilling",
@@ -137,6 +139,12 @@ def _call(function, model, data_dir, settings: dict[str, Any]) -> tuple[Any, dic
     return function(model, data_dir, **used), {"settings": used, "ignored_settings": ignored}
 
 
+def word_reading(model: Any) -> str | None:
+    """The attention a model's words are read with: its own (causal for an unadapted base), never hybrid."""
+    attention = getattr(getattr(model, "decoder", None), "attention_mode", None)
+    return "bidirectional" if attention == "hybrid" else attention
+
+
 def run_part(
     name: str,
     model: Any,
@@ -158,6 +166,7 @@ def run_part(
     supplied = {
         "output_folder": mteb_folder,
         "variants": list(STS_VARIANTS) if sts_variants and spec.kind == "magnet" else [],
+        "attention_mode": word_reading(model),
     }
     settings = dict(settings, seed=seed, **{option: supplied[option] for option in part.suite_options})
     started = time.perf_counter()

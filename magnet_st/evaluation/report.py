@@ -136,6 +136,15 @@ def table_rows(results: dict[str, Any]) -> list[tuple[str, list[str]]]:
     return rows
 
 
+def word_readings(result: WordProbeResult) -> str:
+    """Chunk / NER / POS x100 per alignment, the headline one first, e.g. "own 63.65 / 60.03 / 82.93; ..."."""
+    metric, readings = result.settings.get("metric", {}), []
+    for alignment, tasks in result.details.items():
+        scores = [tasks[task][metric[task]] * 100 if task in tasks else None for task in ("chunk", "ner", "pos")]
+        readings.append(f"{alignment} " + " / ".join(_format(score, False) for score in scores))
+    return "; ".join(readings) + " (chunk / NER / POS)"
+
+
 def markdown_table(results: dict[str, Any]) -> str:
     labels = [model["label"] for model in results["models"]]
     lines = ["| claim | " + " | ".join(labels) + " |", "| --- |" + " --- |" * len(labels)]
@@ -162,6 +171,9 @@ def write_markdown(results: dict[str, Any], path: str | Path) -> Path:
         variants = sentence.variants if sentence is not None else {}
         for key, scores in variants.items():
             lines.append(f"  - STS variant {key}: " + ", ".join(f"{n} {v:.2f}" for n, v in scores.items()))
+        word = part_result(model, "word")
+        if word is not None:
+            lines.append(f"  - words read {word.settings.get('attention_mode')}: " + word_readings(word))
     lines += ["", f"Sizes, seeds and versions are in results.json. Command: `{results.get('command') or 'n/a'}`", ""]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path

@@ -25,6 +25,9 @@ from magnet_st.evaluation.bootstrap import per_example_record, record_interval
 
 # task -> (CoNLL-2003 column, label scheme, headline metric)
 WORD_TASKS = {"ner": ("ner", "IOB2", "f1"), "chunk": ("chunk", "IOB2", "f1"), "pos": ("pos", "none", "accuracy")}
+# Each attention's natural alignment first (it gives the headline score): a causal LM reads a word at its own
+# tokens; a MAGNET / LLM2Vec model trained with MNTP predicts a token from the state before it.
+NATURAL_ALIGNMENTS = {"causal": ("own", "previous"), "bidirectional": ("previous", "own")}
 
 
 def evaluate_word_probes(
@@ -33,7 +36,7 @@ def evaluate_word_probes(
     *,
     tasks: Sequence[str] = ("ner", "chunk", "pos"),
     attention_mode: str = "bidirectional",
-    alignments: Sequence[str] = ("previous",),
+    alignments: Sequence[str] | None = None,
     max_train_sentences: int | None = 2000,
     max_test_sentences: int | None = None,
     steps: int = 4000,
@@ -46,9 +49,11 @@ def evaluate_word_probes(
     """Linear-probe scores on the CoNLL-2003 test split.
 
     Returns `{task: score}` for the first alignment (entity F1 x100 for "ner" and "chunk", word accuracy
-    x100 for "pos"), `details` (every metric per alignment and task, in [0, 1]) and `settings` (all
-    choices, sizes and timings). Use `attention_mode="causal"` for the unadapted base model row and
-    "bidirectional" for adapted (LLM2Vec / MAGNET) models; pass both alignments to compare them.
+    x100 for "pos"), `details` (every metric and its 95% interval per alignment and task, metrics in [0, 1])
+    and `settings` (all choices, sizes and timings). Use `attention_mode="causal"` for an unadapted base and
+    "bidirectional" for adapted (LLM2Vec / MAGNET) models. `alignments` defaults to both, the attention's
+    natural one first (`NATURAL_ALIGNMENTS`); per-example records of the other alignments are keyed
+    "task/alignment", so paired comparisons can pit one model's reading against another's.
     """
     from magnet_st.modules.token_head import TokenClassificationHead
     from magnet_st.tagging.inference import encode_words
@@ -61,8 +66,9 @@ def evaluate_word_probes(
     if not tasks or unknown:
         raise ValueError(f"`tasks` must be a non-empty subset of {tuple(WORD_TASKS)}, got {tasks!r}.")
     mode = AttentionMode.parse_reading(attention_mode)
-    if not alignments:
-        raise ValueError("`alignments` must name at least one of 'previous', 'own'.")
+    alignments = NATURAL_ALIGNMENTS[mode.value] if alignments is None else tuple(alignments)
+    if not alignments or any(alignment not in ("previous", "own") for alignment in alignments):
+        raise ValueError(f"`alignments` must name one or both of 'previous', 'own', got {alignments!r}.")
     train = conll2003_split(data_dir, "train", max_train_sentences)
     test = conll2003_split(data_dir, "test", max_test_sentences)
 
@@ -106,15 +112,18 @@ def evaluate_word_probes(
                 show_progress_bar=show_progress_bar,
             )
             predicted = predicted_tags(head, test_features[alignment])
-            details[alignment][task] = tagging_scores(test_tags, predicted, scheme)
-            if alignment == alignments[0]:
-                records[task] = sentence_record(test_tags, predicted, scheme, [sentence.words for sentence in test])
+            record = sentence_record(test_tags, predicted, scheme, [sentence.words for sentence in test])
+            details[alignment][task] = {
+                **tagging_scores(test_tags, predicted, scheme),
+                "interval": record_interval(record),
+            }
+            records[task if alignment == alignments[0] else f"{task}/{alignment}"] = record
     probe_seconds = time.perf_counter() - started
 
     first = alignments[0]
     result: dict[str, Any] = {task: round(100 * details[first][task][WORD_TASKS[task][2]], 2) for task in tasks}
     result["details"] = details
-    result["intervals"] = {task: record_interval(record) for task, record in records.items()}
+    result["intervals"] = {task: details[first][task]["interval"] for task in tasks}
     result["per_example"] = records
     result["settings"] = dict(
         model=getattr(model.decoder, "base_model", None),

@@ -17,8 +17,17 @@ import torch
 from magnet_st.decoding import pad_sequences
 from magnet_st.modules.word_pooling import check_prefix_token
 
-# Words like CoNLL-2003 tokenization: runs of word characters (hyphenated kept), clitics ('s), punctuation.
-WORD_PATTERN = re.compile(r"\w+(?:-\w+)*|'\w+|[^\w\s]")
+# Words as CoNLL-2003 splits them: abbreviations (U.S., J., vs.), numbers (3-1, 1,000, 12:30), words with
+# hyphens kept, n't and 's split off, runs of one punctuation mark (--, ...), other punctuation alone.
+WORD_PATTERN = re.compile(
+    r"(?:[^\W\d_]\.){2,}"  # U.S., U.N., e.g.
+    r"|\b[A-Z]\.(?=\s)|\bvs\."  # initials (J. Smith), vs.
+    r"|\d+(?:[.,:/]\d+)+"  # 1,000  3.5  12:30  1/2
+    r"|\w+(?=n't\b)|n't\b"  # do n't
+    r"|\w+(?:[-.]\w+)*"  # Brussels-Nord, 1996-08-22
+    r"|'\w+"  # 's
+    r"|([^\w\s])\1*"  # , . -- ...
+)
 
 
 def split_words(text: str) -> list[tuple[int, int]]:
