@@ -99,3 +99,19 @@ def test_per_example_files_round_trip_and_the_markdown_says_which_differences_ar
         load_per_example([tmp_path / "missing"])
     with pytest.raises(ValueError, match="`reference` must be one of"):
         compare_models(models, reference="nobody")
+
+
+def test_a_models_other_word_reading_is_set_against_the_reference_headline():
+    # The base reads words at their own tokens (its headline "word/ner"); the model's other reading
+    # ("word/ner/own") has no twin in the base, so it is compared with the base's headline.
+    base_ner, model_previous, model_own = _hits(0.3, seed=0), _hits(0.3, seed=1), _hits(0.6, seed=2)
+    models = {
+        "base": {"word/ner": base_ner, "word/ner/previous": _hits(0.1, seed=3)},
+        "magnet": {"word/ner": model_previous, "word/ner/own": model_own},
+    }
+    rows = {row["score"]: row for row in compare_models(models, "base")["differences"]}
+    assert set(rows) == {"word/ner", "word/ner/own"}
+    assert rows["word/ner/own"]["reference_score"] == "word/ner"
+    assert rows["word/ner/own"]["second"] == pytest.approx(paired_interval(model_own, base_ner)["second"])
+    assert rows["word/ner/own"]["significant"] and rows["word/ner/own"]["difference"] > 20
+    assert "| word/ner/own vs word/ner |" in comparison_markdown(compare_models(models, "base"))
