@@ -6,7 +6,9 @@ sentences (STS-B test), same batch size, same pooling and prompt. The plain pipe
 over a saved MAGNET folder bidirectional, so each is paired with the matching magnet_st mode.
 
 Part "backends": torch fp32, ONNX fp32, ONNX int8 (the per-token file `export_onnx` writes) and, for
-comparison, onnxruntime's dynamic int8 (one scale per activation tensor) on the same saved model
+comparison, onnxruntime's dynamic int8 (one scale per activation tensor) and, where `openvino` and `nncf`
+are installed, OpenVINO fp32 and OpenVINO int8 (nncf's int8 weights, activations quantized per token group
+at run time: `DYNAMIC_QUANTIZATION_GROUP_SIZE`; not shipped, measured for the comparison) on the same saved model
 (default: the trained magnet-smollm2-135m): sentences/s and the ratio to torch fp32, STS-B test Spearman
 of each, per-sentence cosine of each int8 file to ONNX fp32 (mean, min, 1st percentile) and the difference
 of ONNX fp32 to torch, absolute and relative to each vector's largest value. Speeds are timed at each of
@@ -121,6 +123,42 @@ def backend_models(folder: str, threads: int) -> dict:
     return models
 
 
+class OpenVinoSession:
+    """An OpenVINO compiled model behind onnxruntime's `run(output_names, feeds)`, so OnnxDecoder can run it."""
+
+    def __init__(self, compiled) -> None:
+        self.compiled = compiled
+        self.request = compiled.create_infer_request()
+
+    def run(self, output_names, feeds):
+        return [np.array(self.request.infer(feeds)[self.compiled.output(0)])]
+
+
+def add_openvino(models: dict, folder: str, threads: int) -> None:
+    """OpenVINO fp32 and int8-weight / dynamic-int8-activation models of the exported fp32 file, if installed."""
+    try:
+        import nncf
+        import openvino
+    except ImportError:
+        print("openvino / nncf not installed: OpenVINO rows skipped")
+        return
+    fp32 = openvino.convert_model(f"{folder}/onnx/model.onnx")
+    int8 = nncf.compress_weights(
+        openvino.convert_model(f"{folder}/onnx/model.onnx"), mode=nncf.CompressWeightsMode.INT8_SYM
+    )
+    core = openvino.Core()
+    for name, graph, group_size in (("openvino fp32", fp32, 0), ("openvino int8", int8, 64)):
+        config = {
+            "INFERENCE_NUM_THREADS": threads,
+            "INFERENCE_PRECISION_HINT": "f32",  # as torch fp32; bf16 would change the comparison
+            "PERFORMANCE_HINT": "LATENCY",
+            "DYNAMIC_QUANTIZATION_GROUP_SIZE": group_size,
+        }
+        model = load_model(folder, backend="onnx")
+        model[0].session = OpenVinoSession(core.compile_model(graph, "CPU", config))
+        models[name] = model
+
+
 def cosine_summary(ours: torch.Tensor, reference: torch.Tensor) -> str:
     cosine = torch.nn.functional.cosine_similarity(ours, reference).numpy()
     return f"mean {cosine.mean():.4f} min {cosine.min():.4f} 1st percentile {np.percentile(cosine, 1):.4f}"
@@ -140,6 +178,7 @@ def compare_backends(args: argparse.Namespace, sentences: list[str], pairs: dict
         for threads in args.threads:
             torch.set_num_threads(threads)
             models = backend_models(folder, threads)
+            add_openvino(models, folder, threads)
             for _ in range(args.rounds):  # alternate, one round each
                 for name, model in models.items():
                     speed = throughput(lambda texts, m=model: m.encode(texts, **options), sentences, 1)
@@ -153,17 +192,17 @@ def compare_backends(args: argparse.Namespace, sentences: list[str], pairs: dict
     print(describe_cpu())
     print(f"export (fp32 + int8) took {export_seconds:.0f} s; int8 file: {quantized_file_name()}")
     print(f"STS-B test: {len(gold)} pairs, {len(unique)} sentences")
-    print(f"{'backend':<12} {'threads':>7} {'sentences/s':>12} {'ratio':>7}")
+    print(f"{'backend':<14} {'threads':>7} {'sentences/s':>12} {'ratio':>7}")
     for (threads, name), values in speeds.items():
         speed = statistics.median(values)
         base = statistics.median(speeds[threads, "torch fp32"])
-        print(f"{name:<12} {threads:>7} {speed:>12.1f} {speed / base:>7.2f}")
+        print(f"{name:<14} {threads:>7} {speed:>12.1f} {speed / base:>7.2f}")
     for name, vector in vectors.items():
         left = vector[[index[text] for text in pairs["sentence1"]]]
         right = vector[[index[text] for text in pairs["sentence2"]]]
         cosine = torch.nn.functional.cosine_similarity(left, right).numpy()
-        print(f"{name:<12} STS-B test Spearman {100 * spearmanr(cosine, gold).statistic:.2f}")
-    for name in ("onnx int8", "dynamic int8"):
+        print(f"{name:<14} STS-B test Spearman {100 * spearmanr(cosine, gold).statistic:.2f}")
+    for name in [name for name in vectors if "int8" in name]:
         print(f"{name} vs onnx fp32 per-sentence cosine: {cosine_summary(vectors[name], vectors['onnx fp32'])}")
     difference = (vectors["onnx fp32"] - vectors["torch fp32"]).abs().max(dim=1).values
     scale = vectors["torch fp32"].abs().max(dim=1).values
