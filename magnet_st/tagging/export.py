@@ -10,9 +10,10 @@ Only the "first" alignment can be exported. A token-classification model labels 
 token's own state: `aggregation_strategy="first"` reads a word at its first sub-token, as `predict` does, and
 "simple" labels every sub-token and joins I-X tokens to the entity before them. A "first" tagger trained
 with `label_all_tokens` (its default) has learnt I-X / O on later sub-tokens, so "simple" gives the same
-entities as `predict` only where the head labels every later sub-token consistently (README). MAGNET's "previous" alignment reads a word from the state *before* its first token
-(the previous word's last token), and "own" averages the word's states; neither is a per-token read, so
-exporting them raises an error that says how to train a "first" tagger instead.
+entities as `predict` where the head labels every later sub-token consistently with the first (README).
+MAGNET's "previous" alignment reads a word from the state *before* its first token (the previous word's last
+token), and "own" averages the word's states; neither is a per-token read, so exporting them raises an error
+that says how to train a "first" tagger instead.
 """
 
 from __future__ import annotations
