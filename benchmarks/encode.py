@@ -143,6 +143,7 @@ def add_openvino(models: dict, folder: str, threads: int) -> None:
         print("openvino / nncf not installed: OpenVINO rows skipped")
         return
     fp32 = openvino.convert_model(f"{folder}/onnx/model.onnx")
+    # A second conversion: compress_weights rewrites the graph it is given in place.
     int8 = nncf.compress_weights(
         openvino.convert_model(f"{folder}/onnx/model.onnx"), mode=nncf.CompressWeightsMode.INT8_SYM
     )
