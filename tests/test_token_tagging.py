@@ -287,8 +287,9 @@ def test_word_probe_evaluation_returns_scores_and_settings(tiny_decoder_dir):
     assert result["settings"]["test_sentences"] == 10 and result["settings"]["attention_mode"] == "causal"
     with pytest.raises(ValueError, match="tasks"):
         evaluate_word_probes(model, tasks=("sentiment",))
-    with pytest.raises(ValueError, match="alignments"):
-        evaluate_word_probes(model, alignments=("last",))
+    for bad in (("last",), ("own", "own"), "own"):
+        with pytest.raises(ValueError, match="`alignments` must"):
+            evaluate_word_probes(model, alignments=bad)
 
 
 def test_word_probes_default_to_both_alignments_natural_one_first(tiny_decoder_dir):

@@ -66,9 +66,15 @@ def evaluate_word_probes(
     if not tasks or unknown:
         raise ValueError(f"`tasks` must be a non-empty subset of {tuple(WORD_TASKS)}, got {tasks!r}.")
     mode = AttentionMode.parse_reading(attention_mode)
+    if isinstance(alignments, str):
+        raise ValueError(f"`alignments` must be a list of alignments such as ['{alignments}'], got the string.")
     alignments = NATURAL_ALIGNMENTS[mode.value] if alignments is None else tuple(alignments)
-    if not alignments or any(alignment not in ("previous", "own") for alignment in alignments):
-        raise ValueError(f"`alignments` must name one or both of 'previous', 'own', got {alignments!r}.")
+    if (
+        not alignments
+        or len(set(alignments)) != len(alignments)
+        or any(alignment not in ("previous", "own") for alignment in alignments)
+    ):
+        raise ValueError(f"`alignments` must name one or both of 'previous', 'own' once, got {alignments!r}.")
     train = conll2003_split(data_dir, "train", max_train_sentences)
     test = conll2003_split(data_dir, "test", max_test_sentences)
 
