@@ -21,6 +21,8 @@ RECIPE_DESCRIPTIONS: dict[str, str] = {
     "sscl": "Ablation: SSCL (unsupervised SimCSE, final-token pooling) alone",
     "msg": "Ablation: missing-span generation alone",
 }
+# Where the contrastive pass's attention dropout also applies (`losses.MagnetLoss`).
+DROPOUT_SCOPES = ("contrastive", "all")
 
 BUDGET_STEP_CAP = 100_000  # the trainer's nominal max_steps in a budgeted run; the callback lowers it
 
@@ -37,6 +39,8 @@ class TrainConfig:
     sscl_weight: float | None = None
     msg_weight: float | None = None
     objectives: list[str] | None = None  # train only these ("mntp", "sscl", "msg"), weight 1 each
+    sentence_span_rate: float | None = None  # None: the recipe's views (`ViewConfig.sentence_span_rate`)
+    dropout_scope: str = "contrastive"  # attention dropout on the contrastive pass only, or on "all" passes
     max_steps: int = 200
     batch_size: int = 16
     learning_rate: float = 5e-4  # LoRA on short runs: 2e-4 barely moves STS, 1e-3 starts to hurt generation
@@ -76,6 +80,12 @@ class TrainConfig:
             raise ValueError(f"`learning_rate` must be > 0, got {self.learning_rate!r}.")
         if isinstance(self.lora_dropout, bool) or not 0 <= self.lora_dropout < 1:
             raise ValueError(f"`lora_dropout` must be a probability in [0, 1), got {self.lora_dropout!r}.")
+        if self.sentence_span_rate is not None and (
+            isinstance(self.sentence_span_rate, bool) or not 0 <= self.sentence_span_rate <= 1
+        ):
+            raise ValueError(f"`sentence_span_rate` must be a probability in [0, 1], got {self.sentence_span_rate!r}.")
+        if self.dropout_scope not in DROPOUT_SCOPES:
+            raise ValueError(f"`dropout_scope` must be one of {DROPOUT_SCOPES}, got {self.dropout_scope!r}.")
         check_precision(self.precision)
         self.data = str(Path(self.data).expanduser()) if self.data else self.data
         self.output_dir = str(Path(self.output_dir).expanduser()) if self.output_dir else self.output_dir

@@ -33,6 +33,14 @@ def test_run_refuses_a_learning_rate_that_is_not_positive(capsys):
     assert "--learning-rate must be positive, got 0.0" in capsys.readouterr().err
 
 
+def test_run_refuses_a_sentence_span_rate_that_is_no_probability(capsys):
+    from run import main
+
+    with pytest.raises(SystemExit):
+        main(["--profile", "tiny", "--sentence-span-rate", "1.5"])
+    assert "--sentence-span-rate must be a probability in [0, 1], got 1.5" in capsys.readouterr().err
+
+
 def test_run_refuses_a_time_budget_that_is_not_positive(capsys):
     from run import main
 
@@ -83,6 +91,9 @@ def test_every_profile_makes_a_training_config_and_keeps_checkpointed_snapshots(
     config = training_config(settings, profile, tmp_path)  # run-only keys (budget, snapshots) stay out
     assert config.max_steps == settings["profiles"][profile]["max_steps"]
     assert all(step % config.save_steps == 0 for step in settings["profiles"][profile]["snapshot_steps"])
+    assert (config.sentence_span_rate, config.dropout_scope) == (None, "contrastive")  # the recipe's own
+    arm = training_config({**settings, "sentence_span_rate": 0.0, "dropout_scope": "all"}, profile, tmp_path)
+    assert (arm.sentence_span_rate, arm.dropout_scope) == (0.0, "all")
 
 
 def test_curve_versus_names_a_missing_file_or_step_before_measuring(tmp_path, capsys):

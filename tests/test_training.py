@@ -120,6 +120,16 @@ def test_cpu_training_fuses_lora_dropout_into_lora_a(tiny_decoder_dir, data_file
     assert not fused(build_trainer(config(tiny_decoder_dir, data_file, tmp_path / "b", lora_dropout=0.0)))
 
 
+def test_recipe_study_arms_reach_the_loss(tiny_decoder_dir, data_file, tmp_path):
+    default = build_trainer(config(tiny_decoder_dir, data_file, tmp_path / "a")).loss
+    arm = build_trainer(
+        config(tiny_decoder_dir, data_file, tmp_path / "b", sentence_span_rate=0.0, dropout_scope="all")
+    ).loss
+    assert (default.views.sentence_span_rate, default.span_pass_dropout) == (0.5, 0.0)
+    assert (arm.views.sentence_span_rate, arm.span_pass_dropout) == (0.0, 0.3)
+    assert arm.views.max_spans == default.views.max_spans  # the rest of the recipe's views stays
+
+
 def test_bad_training_input(tiny_decoder_dir, data_file, tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("\n\n")
@@ -233,6 +243,8 @@ def test_quickstart_runs_end_to_end(tiny_decoder_dir, tmp_path, capsys, monkeypa
         ("batch_size", 2.5, r"`batch_size` must be a positive integer, got 2.5"),
         ("max_texts", -1, r"`max_texts` must be a positive integer, got -1"),
         ("learning_rate", 0.0, r"`learning_rate` must be > 0, got 0.0"),
+        ("sentence_span_rate", 1.5, r"`sentence_span_rate` must be a probability in \[0, 1\], got 1.5"),
+        ("dropout_scope", "mntp", r"`dropout_scope` must be one of \('contrastive', 'all'\), got 'mntp'"),
     ],
 )
 def test_train_config_checks_its_values_when_built(option, value, message):

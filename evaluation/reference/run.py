@@ -22,6 +22,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from magnet_st.data.corpus import build_corpus
+from magnet_st.train_config import DROPOUT_SCOPES
 from magnet_st.training.budget import TimeBudgetCallback
 from magnet_st.training.checkpoints import newest_complete_checkpoint
 from magnet_st.training.recipes import RECIPES
@@ -64,6 +65,8 @@ def training_config(settings: dict, profile: str, work: Path) -> TrainConfig:
         output_dir=str(work / "model"),
         base=settings["base"],
         recipe=settings["recipe"],
+        sentence_span_rate=settings.get("sentence_span_rate"),
+        dropout_scope=settings.get("dropout_scope", "contrastive"),
         learning_rate=settings["learning_rate"],
         lora_r=settings["lora_r"],
         warmup_ratio=settings["warmup_ratio"],
@@ -86,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--recipe", choices=tuple(RECIPES), default=None, help="override the recipe (a baseline arm on the same corpus)"
     )
+    parser.add_argument(
+        "--sentence-span-rate", type=float, default=None, help="override the recipe's sentence-span rate (an arm)"
+    )
+    parser.add_argument(
+        "--dropout-scope", choices=DROPOUT_SCOPES, default=None, help="override where attention dropout applies"
+    )
     parser.add_argument("--max-steps", type=int, default=None, help="override the profile's step count")
     parser.add_argument(
         "--snapshot-steps", type=int, nargs="+", default=None, help="override the steps whose adapters are kept"
@@ -105,6 +114,12 @@ def main(argv: list[str] | None = None) -> int:
         settings["learning_rate"] = args.learning_rate
     if args.recipe:
         settings["recipe"] = args.recipe
+    if args.sentence_span_rate is not None:
+        if not 0 <= args.sentence_span_rate <= 1:
+            parser.error(f"--sentence-span-rate must be a probability in [0, 1], got {args.sentence_span_rate}")
+        settings["sentence_span_rate"] = args.sentence_span_rate
+    if args.dropout_scope:
+        settings["dropout_scope"] = args.dropout_scope
     profile = settings["profiles"][args.profile]
     if args.max_steps is not None:
         if args.max_steps < 1:

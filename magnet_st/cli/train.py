@@ -6,7 +6,7 @@ import argparse
 
 from magnet_st.cli.output import status
 from magnet_st.precision import PRECISIONS
-from magnet_st.train_config import RECIPE_DESCRIPTIONS, TrainConfig
+from magnet_st.train_config import DROPOUT_SCOPES, RECIPE_DESCRIPTIONS, TrainConfig
 
 
 def add_training_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig | None = None) -> None:
@@ -23,6 +23,18 @@ def add_training_arguments(parser: argparse.ArgumentParser, defaults: TrainConfi
     parser.add_argument("--mntp-weight", type=float, default=None, help="fixed MNTP weight (default: the recipe's)")
     parser.add_argument("--sscl-weight", type=float, default=None, help="fixed SSCL weight (default: the recipe's)")
     parser.add_argument("--msg-weight", type=float, default=None, help="fixed MSG weight (default: the recipe's)")
+    parser.add_argument(
+        "--sentence-span-rate",
+        type=float,
+        default=None,
+        help="fraction of multi-sentence texts whose span is one whole sentence (default: the recipe's)",
+    )
+    parser.add_argument(
+        "--dropout-scope",
+        default=d.dropout_scope,
+        choices=DROPOUT_SCOPES,
+        help="attention dropout on the contrastive pass only, or on every pass (default: %(default)s)",
+    )
     parser.add_argument("--steps", type=int, default=d.max_steps, help="optimizer steps (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=d.batch_size, help="texts per step (default: %(default)s)")
     parser.add_argument("--learning-rate", type=float, default=d.learning_rate, help="(default: %(default)s)")
@@ -77,6 +89,8 @@ def config_from_args(args: argparse.Namespace, data: str, output_dir: str, **ext
         mntp_weight=args.mntp_weight,
         sscl_weight=args.sscl_weight,
         msg_weight=args.msg_weight,
+        sentence_span_rate=args.sentence_span_rate,
+        dropout_scope=args.dropout_scope,
         max_steps=args.steps,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,

@@ -20,9 +20,9 @@ from torch.nn import functional as F
 from magnet_st.citation import MAGNET_CITATION
 from magnet_st.data.views import IGNORE_INDEX, MaskedSpanView, ViewConfig, make_masked_span_view, sentence_starts
 from magnet_st.modules.decoder import MagnetDecoder
+from magnet_st.train_config import DROPOUT_SCOPES
 
 OBJECTIVES = ("mntp", "sscl", "msg")
-DROPOUT_SCOPES = ("contrastive", "all")
 
 
 def next_token_loss(decoder: MagnetDecoder, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

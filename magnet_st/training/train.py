@@ -7,7 +7,7 @@ import logging
 import os
 import shutil
 from contextlib import nullcontext
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from sentence_transformers import SentenceTransformerTrainingArguments
@@ -75,7 +75,17 @@ def build_trainer(config: TrainConfig, callbacks: list | None = None) -> MagnetT
     if config.return_freed_memory:
         return_freed_memory_eagerly()
     first = recipe.weights_at(0.0)
-    loss = MagnetLoss(model, mntp_weight=first.mntp, sscl_weight=first.sscl, msg_weight=first.msg, views=recipe.views)
+    views = recipe.views
+    if config.sentence_span_rate is not None:
+        views = replace(views, sentence_span_rate=config.sentence_span_rate)
+    loss = MagnetLoss(
+        model,
+        mntp_weight=first.mntp,
+        sscl_weight=first.sscl,
+        msg_weight=first.msg,
+        views=views,
+        dropout_scope=config.dropout_scope,
+    )
     if config.gradient_checkpointing:
         model.decoder.causal_lm.activation_checkpointing_enable(
             {"use_reentrant": False, "context_fn": loss.checkpoint_context}
