@@ -10,6 +10,10 @@ no extra decoding).
     python benchmarks/infill.py --code OLD_CHECKOUT --code .   # two versions alternately, side by side
 
 Targets: infill <= 1.2x generate per generated token; automatic length <= 2x the known length.
+
+`--length-blanks N` also measures what the automatic length is for: its mean error in tokens on N blanks of
+1-4 words inside held-out Wikipedia sentences, against always guessing 1, 2 or 3 tokens (run it with an
+adapted model, e.g. `--model magnet-smollm2-135m`).
 """
 
 from __future__ import annotations
@@ -86,6 +90,47 @@ def build_context(tokenizer, context_tokens: int, data_dir=None) -> tuple[str, s
     )
 
 
+def phrase_blanks(tokenizer, count: int, data_dir=None, seed: int = 0) -> list[tuple[str, int]]:
+    """(text with one blank of 1-4 words inside a held-out Wikipedia sentence, the words' token count <= 8)."""
+    import random
+
+    from magnet_st.data.wikipedia import held_out_lines
+    from magnet_st.generation import BLANK
+
+    rng = random.Random(seed)
+    blanks = []
+    for line in held_out_lines(data_dir):
+        words = line.split(" ")
+        if len(words) < 12:
+            continue
+        size = rng.randint(1, 4)
+        start = rng.randint(2, len(words) - size - 2)  # at least two words on each side: inside the sentence
+        tokens = len(tokenizer(" " + " ".join(words[start : start + size]), add_special_tokens=False)["input_ids"])
+        if tokens > 8:
+            continue
+        blanks.append((" ".join([*words[:start], BLANK, *words[start + size :]]), tokens))
+        if len(blanks) == count:
+            break
+    return blanks
+
+
+def length_error(model, blanks: list[tuple[str, int]]) -> str:
+    """The automatic length's mean absolute error against constant guesses, on the same blanks."""
+    from magnet_st.generation import infill
+
+    true = [tokens for _, tokens in blanks]
+    chosen = [result.fills[0].length for result in infill(model, [text for text, _ in blanks])]
+    error = statistics.mean(abs(a - b) for a, b in zip(chosen, true))
+    constants = ", ".join(f"always {c}: {statistics.mean(abs(c - t) for t in true):.2f}" for c in (1, 2, 3))
+    spread = len(set(chosen)) > 1 and len(set(true)) > 1
+    correlation = statistics.correlation(chosen, true) if spread else 0.0
+    return (
+        f"automatic length inside a sentence, {len(blanks)} Wikipedia blanks of 1-4 words: mean error "
+        f"{error:.2f} tokens (mean chosen {statistics.mean(chosen):.2f}, true {statistics.mean(true):.2f}, "
+        f"Pearson {correlation:.2f}); {constants}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m")
@@ -94,9 +139,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data", default=None)
+    parser.add_argument("--length-blanks", type=int, default=0, help="also measure the length error on N blanks")
     parser.add_argument("--code", action="append", default=[], help="checkout to import magnet_st from (repeatable)")
     parser.add_argument("--rounds", type=int, default=2, help="alternations when several --code are given")
     args = parser.parse_args()
+    if args.length_blanks < 0:
+        parser.error(f"--length-blanks must be 0 (skip) or a positive number of blanks, got {args.length_blanks}")
     if len(args.code) > 1:
         forwarded = [arg for arg in sys.argv[1:] if not arg.startswith("--code") and arg not in args.code]
         compare(args.code, args.rounds, forwarded)
@@ -143,6 +191,8 @@ def main() -> None:
             f"blank {kind}: automatic length chose {length} tokens in {auto_time:.3f} s; "
             f"known length {length}: {known_time:.3f} s; ratio {auto_time / known_time:.2f}x (target <= 2x)"
         )
+    if args.length_blanks:
+        print(length_error(model, phrase_blanks(tokenizer, args.length_blanks, args.data)))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import torch
 from magnet_st.generation import infill
 from magnet_st.generation.layout import build_layout
 from magnet_st.generation.lengths import (
+    SCORED_AFTER,
     completion_scores,
     is_sentence_blank,
     sentence_blank_length,
@@ -173,12 +174,16 @@ def causal_text_logprob(model, ids, start):
 
 
 def test_inner_blank_length_maximises_the_completed_text_likelihood(tiny_model):
-    text = "The cat [BLANK] on the mat."  # shorter than the window: the choice sees the whole text
+    # Shorter than the window: the fill sees the whole text, and only the first SCORED_AFTER tokens after the
+    # blank are scored.
+    text = "The cat [BLANK] on the mat in the kitchen of the old house by the river."
     candidates = (1, 2, 3, 5)
     longest = infill(tiny_model, text, length=5).fills[0].token_ids
     layout = build_layout(tiny_model.decoder, text, [5])
     before = layout.context_ids[: layout.predictor_index[0] + 1]
     after = layout.context_ids[len(before) :]
+    assert len(after) > SCORED_AFTER
+    after = after[:SCORED_AFTER]
     scores = {n: causal_text_logprob(tiny_model, before + longest[:n] + after, len(before)) for n in candidates}
     best = max(candidates, key=scores.get)
     auto = infill(tiny_model, text, phrase_lengths=candidates).fills[0]
@@ -191,13 +196,16 @@ def test_inner_blank_choice_reads_a_window_around_the_blank(tiny_model):
     calls, hook = count_backbone_calls(tiny_model)
     long_left = "word " * 300
     try:
-        infill(tiny_model, long_left + "The cat [BLANK] on the mat.", phrase_lengths=(1, 2))
+        infill(
+            tiny_model, long_left + "The cat [BLANK] on the mat in the kitchen of the old house.", phrase_lengths=(1, 2)
+        )
     finally:
         hook.remove()
     passes = [shape for shape in calls if shape[1] > 1]
     # The window's hybrid pass, the causal pass over before + fill and the one over the candidates' right
     # context each read at most 2 x 32 + 3 tokens; then the full text is encoded once for the in-place decode.
     assert len(passes) == 4 and passes[2][0] == 2 and passes[3][1] > 300
+    assert passes[2][1] <= SCORED_AFTER - 1  # each candidate's scored tokens after the blank (the first: pass 2)
     assert max(shape[1] for shape in passes[:3]) <= 2 * 32 + 3
 
 
@@ -324,7 +332,7 @@ def test_real_model_automatic_lengths(real_model):
     longest = infill(real_model, text, length=4).fills[0].token_ids
     layout = build_layout(real_model.decoder, text, [4])
     before = layout.context_ids[: layout.predictor_index[0] + 1]
-    after = layout.context_ids[len(before) :]
+    after = layout.context_ids[len(before) :][:SCORED_AFTER]
     scores = {n: causal_text_logprob(real_model, before + longest[:n] + after, len(before)) for n in (1, 2, 4)}
     assert inside.auto_length and inside.length == max(scores, key=scores.get)
 

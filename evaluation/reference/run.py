@@ -95,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--dropout-scope", choices=DROPOUT_SCOPES, default=None, help="override where attention dropout applies"
     )
+    parser.add_argument(
+        "--return-freed-memory",
+        action="store_true",
+        help="hand freed activation memory back to the system at once (several runs on one machine)",
+    )
     parser.add_argument("--max-steps", type=int, default=None, help="override the profile's step count")
     parser.add_argument(
         "--snapshot-steps", type=int, nargs="+", default=None, help="override the steps whose adapters are kept"
@@ -139,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         stats = build_corpus(work / "corpus.txt", args.data)
         (work / "corpus_stats.json").write_text(json.dumps(stats.__dict__, indent=2, default=str))
     config = training_config(settings, args.profile, work)
+    config.return_freed_memory = args.return_freed_memory
     callbacks = [KeepAdapterSnapshots(profile["snapshot_steps"], work / "adapters")]
     budget = args.time_budget or profile.get("time_budget_minutes")
     if budget is not None:
