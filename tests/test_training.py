@@ -130,6 +130,23 @@ def test_recipe_study_arms_reach_the_loss(tiny_decoder_dir, data_file, tmp_path)
     assert arm.views.max_spans == default.views.max_spans  # the rest of the recipe's views stays
 
 
+def test_cli_study_arm_flags_reach_the_config(capsys):
+    from magnet_st.cli import build_parser
+    from magnet_st.cli.train import config_from_args
+
+    parser = build_parser()
+    command = ["train", "--data", "t.txt", "--output", "out"]
+    default = config_from_args(parser.parse_args(command), "t.txt", "out")
+    assert (default.sentence_span_rate, default.dropout_scope) == (None, "contrastive")
+    arm = config_from_args(
+        parser.parse_args([*command, "--sentence-span-rate", "0", "--dropout-scope", "all"]), "t.txt", "out"
+    )
+    assert (arm.sentence_span_rate, arm.dropout_scope) == (0.0, "all")
+    with pytest.raises(SystemExit):
+        parser.parse_args([*command, "--dropout-scope", "mntp"])
+    assert "invalid choice: 'mntp'" in capsys.readouterr().err
+
+
 def test_bad_training_input(tiny_decoder_dir, data_file, tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("\n\n")
