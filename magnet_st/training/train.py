@@ -55,6 +55,8 @@ def build_trainer(config: TrainConfig, callbacks: list | None = None) -> MagnetT
     _check_folders(config)
     recipe = get_recipe(config.recipe).with_objectives(config.objectives)
     recipe = recipe.with_weights(config.mntp_weight, config.sscl_weight, config.msg_weight)
+    if config.sentence_span_rate is not None and not recipe.views.max_spans:
+        raise ValueError(f"`sentence_span_rate` needs a recipe whose views have spans; {config.recipe!r} has none.")
     dataset = load_texts(
         config.data,
         text_column=config.text_column,
