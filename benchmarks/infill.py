@@ -90,8 +90,9 @@ def build_context(tokenizer, context_tokens: int, data_dir=None) -> tuple[str, s
     )
 
 
-def phrase_blanks(tokenizer, count: int, data_dir=None, seed: int = 0) -> list[tuple[str, int]]:
-    """(text with one blank of 1-4 words inside a held-out Wikipedia sentence, the words' token count <= 8)."""
+def phrase_blanks(tokenizer, count: int, data_dir=None, seed: int = 0) -> list[tuple[str, str]]:
+    """(text with one blank of 1-4 words inside a held-out Wikipedia sentence, the words with their leading
+    space), for words of at most 8 tokens."""
     import random
 
     from magnet_st.data.wikipedia import held_out_lines
@@ -105,29 +106,27 @@ def phrase_blanks(tokenizer, count: int, data_dir=None, seed: int = 0) -> list[t
             continue
         size = rng.randint(1, 4)
         start = rng.randint(2, len(words) - size - 2)  # at least two words on each side: inside the sentence
-        tokens = len(tokenizer(" " + " ".join(words[start : start + size]), add_special_tokens=False)["input_ids"])
-        if tokens > 8:
+        reference = " " + " ".join(words[start : start + size])
+        if len(tokenizer(reference, add_special_tokens=False)["input_ids"]) > 8:
             continue
-        blanks.append((" ".join([*words[:start], BLANK, *words[start + size :]]), tokens))
+        blanks.append((" ".join([*words[:start], BLANK, *words[start + size :]]), reference))
         if len(blanks) == count:
             break
     return blanks
 
 
-def length_error(model, blanks: list[tuple[str, int]]) -> str:
-    """The automatic length's mean absolute error against constant guesses, on the same blanks."""
-    from magnet_st.generation import infill
+def length_error(model, blanks: list[tuple[str, str]]) -> str:
+    """The automatic length's mean absolute error (the suite's check) against constant guesses, on the same blanks."""
+    from magnet_st.evaluation.infilling import auto_length_check
 
-    true = [tokens for _, tokens in blanks]
-    chosen = [result.fills[0].length for result in infill(model, [text for text, _ in blanks])]
-    error = statistics.mean(abs(a - b) for a, b in zip(chosen, true))
+    check = auto_length_check(model, blanks)
+    tokenizer = model.decoder.tokenizer
+    true = [len(tokenizer(reference, add_special_tokens=False)["input_ids"]) for _, reference in blanks]
     constants = ", ".join(f"always {c}: {statistics.mean(abs(c - t) for t in true):.2f}" for c in (1, 2, 3))
-    spread = len(set(chosen)) > 1 and len(set(true)) > 1
-    correlation = statistics.correlation(chosen, true) if spread else 0.0
     return (
-        f"automatic length inside a sentence, {len(blanks)} Wikipedia blanks of 1-4 words: mean error "
-        f"{error:.2f} tokens (mean chosen {statistics.mean(chosen):.2f}, true {statistics.mean(true):.2f}, "
-        f"Pearson {correlation:.2f}); {constants}"
+        f"automatic length inside a sentence, {check['examples']} Wikipedia blanks of 1-4 words: mean error "
+        f"{check['mean_abs_error']:.2f} tokens (mean chosen {check['mean_chosen_length']:.2f}, true "
+        f"{check['mean_true_length']:.2f}, Pearson {check['pearson_chosen_vs_true']:.2f}); {constants}"
     )
 
 
