@@ -92,8 +92,10 @@ def test_every_profile_makes_a_training_config_and_keeps_checkpointed_snapshots(
     assert config.max_steps == settings["profiles"][profile]["max_steps"]
     assert all(step % config.save_steps == 0 for step in settings["profiles"][profile]["snapshot_steps"])
     assert (config.sentence_span_rate, config.dropout_scope) == (None, "contrastive")  # the recipe's own
-    arm = training_config({**settings, "sentence_span_rate": 0.0, "dropout_scope": "all"}, profile, tmp_path)
-    assert (arm.sentence_span_rate, arm.dropout_scope) == (0.0, "all")
+    assert not config.return_freed_memory
+    arm = {**settings, "sentence_span_rate": 0.0, "dropout_scope": "all", "return_freed_memory": True}
+    arm = training_config(arm, profile, tmp_path)
+    assert (arm.sentence_span_rate, arm.dropout_scope, arm.return_freed_memory) == (0.0, "all", True)
 
 
 def test_curve_versus_names_a_missing_file_or_step_before_measuring(tmp_path, capsys):

@@ -67,6 +67,7 @@ def training_config(settings: dict, profile: str, work: Path) -> TrainConfig:
         recipe=settings["recipe"],
         sentence_span_rate=settings.get("sentence_span_rate"),
         dropout_scope=settings.get("dropout_scope", "contrastive"),
+        return_freed_memory=settings.get("return_freed_memory", False),
         learning_rate=settings["learning_rate"],
         lora_r=settings["lora_r"],
         warmup_ratio=settings["warmup_ratio"],
@@ -125,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         settings["sentence_span_rate"] = args.sentence_span_rate
     if args.dropout_scope:
         settings["dropout_scope"] = args.dropout_scope
+    settings["return_freed_memory"] = args.return_freed_memory
     profile = settings["profiles"][args.profile]
     if args.max_steps is not None:
         if args.max_steps < 1:
@@ -144,7 +146,6 @@ def main(argv: list[str] | None = None) -> int:
         stats = build_corpus(work / "corpus.txt", args.data)
         (work / "corpus_stats.json").write_text(json.dumps(stats.__dict__, indent=2, default=str))
     config = training_config(settings, args.profile, work)
-    config.return_freed_memory = args.return_freed_memory
     callbacks = [KeepAdapterSnapshots(profile["snapshot_steps"], work / "adapters")]
     budget = args.time_budget or profile.get("time_budget_minutes")
     if budget is not None:
