@@ -149,6 +149,20 @@ def expand_folder(path: str | os.PathLike, argument: str = "path") -> Path:
     return folder
 
 
+def results_folder(path: str | os.PathLike, argument: str = "out_dir") -> Path:
+    """Create and return the folder a report is written to; a saved model's folder is refused.
+
+    Reports (results, plots, comparisons) beside a model's files would ship with it on the next upload.
+    """
+    folder = expand_folder(path, argument)
+    if folder.is_dir() and saved_model_files(folder) is not None:
+        raise FileExistsError(
+            f"`{argument}` {str(path)!r} holds a saved model; write the report to a folder of its own."
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 @contextmanager
 def atomic_folder(target: str | os.PathLike) -> Iterator[Path]:
     """Yield an empty staging folder beside `target`; on success it replaces `target` whole, on error it is dropped."""

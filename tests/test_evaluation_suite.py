@@ -259,3 +259,14 @@ def test_word_probes_read_each_model_its_own_way(tmp_path):
     own = causal["parts"]["word"]["result"]["details"]["own"]
     scores = f"{100 * own['chunk']['f1']:.2f} / {100 * own['ner']['f1']:.2f} / {100 * own['pos']['accuracy']:.2f}"
     assert f"words read causal: own {scores}; previous " in (tmp_path / "results.md").read_text()
+
+
+@pytest.mark.parametrize("command", [["tiny"], ["--merge", "a", "b"], ["--compare", "a", "b"]])
+def test_reports_are_never_written_into_a_saved_model_folder(tmp_path, capsys, command):
+    model = tmp_path / "my-model"
+    model.mkdir()
+    (model / "modules.json").write_text("[]")
+    code = main(["eval", *command, "--out", str(model)])
+    error = capsys.readouterr().err
+    assert code == 2 and "`out_dir (--out)`" in error and "holds a saved model" in error and "Traceback" not in error
+    assert sorted(path.name for path in model.iterdir()) == ["modules.json"]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from magnet_st.evaluation.bootstrap import paired_interval
+from magnet_st.folders import results_folder
 
 PER_EXAMPLE_FILE = "per_example.json"
 INFILL_SETS = ("rocstories", "wikipedia")
@@ -137,9 +138,8 @@ def write_comparison(
     folders: list[str | os.PathLike], out_dir: str | os.PathLike, reference: str | None = None
 ) -> dict[str, list[dict[str, Any]]]:
     """Compare the models of the folders' per_example.json; write comparison.json and comparison.md to `out_dir`."""
+    out = results_folder(out_dir, "out_dir (--out)")
     comparison = compare_models(load_per_example(folders), reference)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "comparison.json").write_text(json.dumps(comparison, indent=1) + "\n", encoding="utf-8")
     (out / "comparison.md").write_text(comparison_markdown(comparison), encoding="utf-8")
     return comparison

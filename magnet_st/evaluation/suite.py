@@ -23,6 +23,7 @@ from magnet_st.evaluation.parts import PARTS, check_data_files, get_part, run_pa
 from magnet_st.evaluation.results import PartOutcome, jsonable
 from magnet_st.evaluation.sizes import SIZES
 from magnet_st.evaluation.specs import ModelSpec, load_spec
+from magnet_st.folders import results_folder
 
 
 def versions() -> dict[str, str]:
@@ -71,6 +72,7 @@ def run_suite(
 
     from magnet_st.evaluation.report import write_markdown, write_plots
 
+    out = results_folder(config.out_dir, "out_dir (--out)")
     data_root = resolve_data_dir(config.data_dir)
     specs = [ModelSpec.parse(text) for text in config.models]
     labels = [spec.label for spec in specs]
@@ -79,8 +81,6 @@ def run_suite(
     lm_models = any(spec.kind != "encoder" for spec in specs)
     check_data_files([part for part in config.parts if lm_models or not get_part(part).needs_lm_head], data_root)
     sizes = copy.deepcopy(sizes or SIZES[config.suite])
-    out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
         "suite": config.suite,
         "command": command,
@@ -157,6 +157,7 @@ def merge_results(folders: list[str | os.PathLike], out_dir: str | os.PathLike) 
     """
     from magnet_st.evaluation.report import write_markdown, write_plots
 
+    out = results_folder(out_dir, "out_dir (--out)")
     if len({Path(folder).resolve() for folder in folders}) != len(folders):
         raise ValueError(f"A folder is given twice in {[str(folder) for folder in folders]}.")
     runs = []
@@ -181,8 +182,6 @@ def merge_results(folders: list[str | os.PathLike], out_dir: str | os.PathLike) 
     ]
     merge_command = "magnet-st eval --merge " + " ".join(str(folder) for folder in folders) + f" --out {out_dir}"
     merged["command"] = " && ".join([*(str(run.get("command")) for run in runs), merge_command])
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     write_markdown(merged, out / "results.md")
     merged["plots"] = [str(path.name) for path in write_plots(merged, out)]
     _write_json(out / "results.json", merged)
