@@ -7,8 +7,9 @@ from scipy.stats import spearmanr
 from magnet_st.data.classification import read_sst2
 from magnet_st.data.sts import read_sick, read_sts_file, read_stsb
 from magnet_st.encoding_variants import encoding_variant
+from magnet_st.evaluation.bootstrap import record_score
 from magnet_st.evaluation.mteb_tasks import local_sts_task, run_mteb
-from magnet_st.evaluation.sentence import evaluate_sentence, subsample
+from magnet_st.evaluation.sentence import evaluate_sentence, sts_pairs_record, subsample
 
 PAIRS = {
     "sentence1": ["A man plays a guitar.", "A dog runs.", "The sky is blue.", "Kids eat lunch.", "A cat sleeps."],
@@ -156,3 +157,17 @@ def test_encoding_variant_refuses_hybrid_and_leaves_the_model_as_it_was(tiny_mod
         with encoding_variant(tiny_model, "hybrid", "mean"):
             pass
     assert tiny_model.decoder.attention_mode == "bidirectional" and tiny_model[1].pooling_mode == "lasttoken"
+
+
+def test_sts_pairs_record_scores_the_spearman_of_cosine_similarities(tiny_model):
+    pairs = {
+        "sentence1": ["a cat sat", "the sun is hot", "dogs bark loudly", "rain falls", "I like tea"],
+        "sentence2": ["a cat sits", "it is cold", "a dog barks", "the sky is blue", "tea is nice"],
+        "score": [4.8, 0.5, 4.0, 1.0, 3.0],
+    }
+    record = sts_pairs_record(tiny_model, pairs)
+    first, second = (tiny_model.encode(pairs[key]) for key in ("sentence1", "sentence2"))
+    cosine = (first * second).sum(1) / np.linalg.norm(first, axis=1) / np.linalg.norm(second, axis=1)
+    assert record["examples"] == 5
+    assert record_score(record) == pytest.approx(100 * spearmanr(cosine, pairs["score"]).statistic)
+    np.testing.assert_allclose(record["values"]["predicted"], cosine, rtol=1e-5, atol=1e-6)

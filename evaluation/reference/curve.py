@@ -18,20 +18,17 @@ from pathlib import Path
 
 from magnet_st.data.paths import dataset_file
 from magnet_st.data.sts import read_stsb
-from magnet_st.evaluation.bootstrap import paired_interval, per_example_record, record_interval, record_score
+from magnet_st.evaluation.bootstrap import paired_interval, record_interval, record_score
 from magnet_st.evaluation.infilling import evaluate_infilling
 from magnet_st.evaluation.knowledge import evaluate_knowledge
+from magnet_st.evaluation.sentence import sts_pairs_record
 from magnet_st.model import load_model
 from magnet_st.pretrained import model_from_adapter
 
 
 def stsb(model, data_dir: str | None, split: str = "dev") -> dict:
     """Per-pair record of STS-B `split` (all pairs), Spearman x100 of MAGNET's reading."""
-    pairs = read_stsb(dataset_file(data_dir, "stsbenchmark", f"sts-{split}.csv"))
-    first = model.encode(pairs["sentence1"], normalize_embeddings=True, batch_size=32)
-    second = model.encode(pairs["sentence2"], normalize_embeddings=True, batch_size=32)
-    keys = list(zip(pairs["sentence1"], pairs["sentence2"]))
-    return per_example_record("spearman", keys, scale=100, predicted=(first * second).sum(axis=1), gold=pairs["score"])
+    return sts_pairs_record(model, read_stsb(dataset_file(data_dir, "stsbenchmark", f"sts-{split}.csv")))
 
 
 def measure(model, data_dir: str | None, infill_limit: int, lama_per_relation: int) -> tuple[dict, dict]:

@@ -126,18 +126,14 @@ def unadapted_scores(base: str, data_dir: str | None, pairs: int, max_seq_length
 
 
 def stsb_dev_spearman(model, data_dir: str | None, pairs: int) -> float:
-    """Spearman x100 of cosine similarities on the first `pairs` STS-B dev pairs."""
-    from scipy.stats import spearmanr
-
+    """Spearman x100 of the model's similarities on the first `pairs` STS-B dev pairs."""
     from magnet_st.data.paths import dataset_file
     from magnet_st.data.sts import read_stsb
+    from magnet_st.evaluation.bootstrap import record_score
+    from magnet_st.evaluation.sentence import sts_pairs_record
 
     rows = read_stsb(dataset_file(data_dir, *STSB_DEV, sample=True))
-    first, second, gold = (rows[key][:pairs] for key in ("sentence1", "sentence2", "score"))
-    a = model.encode(first, convert_to_tensor=True, batch_size=32)
-    b = model.encode(second, convert_to_tensor=True, batch_size=32)
-    predicted = model.similarity_pairwise(a, b).cpu().numpy()
-    return 100 * spearmanr(predicted, gold).statistic
+    return record_score(sts_pairs_record(model, {key: column[:pairs] for key, column in rows.items()}))
 
 
 def _check_args(args: argparse.Namespace) -> None:

@@ -37,6 +37,15 @@ def _safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
 
 
+def sts_pairs_record(model: Any, pairs: dict[str, list], batch_size: int = 32) -> dict:
+    """Per-pair record (Spearman x100) of the model's own similarity on STS pairs, scored directly, without mteb."""
+    first = model.encode(pairs["sentence1"], convert_to_tensor=True, batch_size=batch_size)
+    second = model.encode(pairs["sentence2"], convert_to_tensor=True, batch_size=batch_size)
+    predicted = model.similarity_pairwise(first, second).float().cpu().numpy()
+    keys = list(zip(pairs["sentence1"], pairs["sentence2"]))
+    return per_example_record("spearman", keys, scale=100, predicted=predicted, gold=pairs["score"])
+
+
 def sts_records(model: Any, sts_sets: dict[str, dict[str, list]], batch_size: int, output_folder) -> tuple[dict, dict]:
     """mteb's STS results per set, and per set a record of the per-pair similarities (for intervals)."""
     tasks = [local_sts_task(f"LocalSTS-{name}", pairs) for name, pairs in sts_sets.items()]
