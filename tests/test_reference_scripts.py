@@ -147,3 +147,39 @@ def test_run_trains_a_baseline_recipe_arm_for_the_steps_asked(tiny_decoder_dir, 
     assert sorted(p.name for p in (work / "adapters").iterdir()) == ["final", "step-2", "step-4"]
     model = model_from_adapter(tiny_decoder_dir, work / "adapters" / "final", pooling="mean")
     assert model.encode(["The old bridge."]).shape == (1, model.get_embedding_dimension())
+
+
+def test_ship_stores_the_adapter_in_bf16_over_the_embedded_base_with_its_log_cut_at_its_step(tmp_path, monkeypatch):
+    import json
+
+    import torch
+    from safetensors.torch import load_file, save_file
+    from ship import main
+
+    from magnet_st import pretrained
+
+    adapter = tmp_path / "run" / "adapters" / "step-160"
+    adapter.mkdir(parents=True)
+    weight = torch.randn(4, 8)
+    save_file({"lora_A.weight": weight}, str(adapter / pretrained.ADAPTER_FILE))
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "/somewhere/base", "r": 4}))
+    checkpoint = tmp_path / "run" / "checkpoint-180"
+    checkpoint.mkdir()
+    history = [{"step": step, "loss": 1.0 / step} for step in (5, 155, 160, 165, 180)]
+    (checkpoint / "trainer_state.json").write_text(json.dumps({"log_history": history}))
+    target = tmp_path / "shipped"
+    spec = pretrained.PretrainedModel("magnet-test", "smollm2-135m", "test", folder=target)
+    monkeypatch.setitem(pretrained.PRETRAINED_MODELS, "magnet-test", spec)
+
+    command = "run.py --profile cpu --sentence-span-rate 0"
+    main([str(adapter), "--trainer-state", str(checkpoint), "--name", "magnet-test", "--command", command])
+
+    stored = load_file(str(target / pretrained.ADAPTER_FILE))["lora_A.weight"]
+    assert stored.dtype == torch.bfloat16 and torch.equal(stored, weight.to(torch.bfloat16))
+    assert json.loads((target / "adapter_config.json").read_text()) == {
+        "base_model_name_or_path": "smollm2-135m",
+        "r": 4,
+    }
+    log = json.loads((target / "training_log.json").read_text())
+    assert (log["steps"], log["command"]) == (160, command)
+    assert [entry["step"] for entry in log["log_history"]] == [5, 155, 160]

@@ -1,9 +1,11 @@
 """Copy a trained adapter into the package as the pretrained model `magnet-smollm2-135m`.
 
-    python evaluation/reference/ship.py WORK/adapters/step-N --trainer-state WORK/model-checkpoints/checkpoint-M
+    python evaluation/reference/ship.py WORK/adapters/step-N --trainer-state WORK/model-checkpoints/checkpoint-M \
+        --command "run.py --profile cpu ..."
 
 The adapter is stored in bfloat16 (half the size; the merged model is computed in float32), its config names
-the embedded base instead of a local path, and the training log is cut at the adapter's step.
+the embedded base instead of a local path, and the training log is cut at the adapter's step and records the
+run's command (its overrides of config.json).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from magnet_st.pretrained import ADAPTER_FILE, PRETRAINED_MODELS
 CONFIG = Path(__file__).with_name("config.json")
 
 
-def ship(adapter: Path, trainer_state: Path | None, name: str, profile: str) -> Path:
+def ship(adapter: Path, trainer_state: Path | None, name: str, profile: str, command: str | None = None) -> Path:
     spec = PRETRAINED_MODELS[name]
     target = spec.folder
     target.mkdir(parents=True, exist_ok=True)
@@ -32,6 +34,8 @@ def ship(adapter: Path, trainer_state: Path | None, name: str, profile: str) -> 
     steps = int(adapter.name.split("-")[1]) if adapter.name.startswith("step-") else None
     settings = json.loads(CONFIG.read_text())
     log = {"base": spec.base, "steps": steps, "profile": profile, "settings": settings}
+    if command:  # the run's overrides of the settings, as given to run.py
+        log["command"] = command
     if trainer_state is not None:
         state = json.loads((trainer_state / "trainer_state.json").read_text())
         log["log_history"] = [e for e in state["log_history"] if steps is None or e.get("step", 0) <= steps]
@@ -45,8 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trainer-state", type=Path, default=None, help="a checkpoint folder with trainer_state.json")
     parser.add_argument("--name", default="magnet-smollm2-135m", choices=sorted(PRETRAINED_MODELS))
     parser.add_argument("--profile", default="cpu", help="the run.py profile the adapter was trained with")
+    parser.add_argument("--command", default=None, help="the run.py command that trained the adapter, for the log")
     args = parser.parse_args(argv)
-    print(ship(args.adapter, args.trainer_state, args.name, args.profile))
+    print(ship(args.adapter, args.trainer_state, args.name, args.profile, args.command))
     return 0
 
 
