@@ -183,6 +183,26 @@ def test_sentence_tables_find_sentence_starts(tiny_model):
     assert words == ["He", "Then", "No"]
 
 
+def test_loss_views_span_whole_sentences_only_when_the_rate_asks(tiny_model):
+    text = "Tom went home. He slept there all night long! Then he woke up."
+    features = tiny_model.decoder.preprocess([text] * 8)
+    tokens = tiny_model.decoder.tokenizer.convert_ids_to_tokens(features["input_ids"][0])
+    # sentence starts, found independently: a token after one ending in ".", "!" or "?"
+    starts = {p for p in range(1, len(tokens)) if tokens[p - 1].rstrip().endswith((".", "!", "?"))}
+
+    def spans(rate: float) -> list[tuple[int, int]]:
+        views = ViewConfig(sentence_span_rate=rate, pure_lm_rate=0.0, seed=3)
+        mask = MagnetLoss(tiny_model, views=views).sample_view(features).span_mask
+        found = []
+        for row in mask.tolist():
+            positions = [p for p, inside in enumerate(row) if inside]
+            found.append((positions[0], positions[-1] + 1))
+        return found
+
+    assert all(start in starts and (end in starts or end == len(tokens)) for start, end in spans(1.0))
+    assert not all(start in starts for start, _ in spans(0.0))  # token spans start anywhere
+
+
 def test_activation_checkpointing_recomputes_each_pass_under_its_own_dropout(tiny_decoder_dir):
     from magnet_st import load_model
 

@@ -123,10 +123,10 @@ def test_cpu_training_fuses_lora_dropout_into_lora_a(tiny_decoder_dir, data_file
 def test_recipe_study_arms_reach_the_loss(tiny_decoder_dir, data_file, tmp_path):
     default = build_trainer(config(tiny_decoder_dir, data_file, tmp_path / "a")).loss
     arm = build_trainer(
-        config(tiny_decoder_dir, data_file, tmp_path / "b", sentence_span_rate=0.0, dropout_scope="all")
+        config(tiny_decoder_dir, data_file, tmp_path / "b", sentence_span_rate=0.5, dropout_scope="all")
     ).loss
-    assert (default.views.sentence_span_rate, default.span_pass_dropout) == (0.5, 0.0)
-    assert (arm.views.sentence_span_rate, arm.span_pass_dropout) == (0.0, 0.3)
+    assert (default.views.sentence_span_rate, default.span_pass_dropout) == (0.0, 0.0)
+    assert (arm.views.sentence_span_rate, arm.span_pass_dropout) == (0.5, 0.3)
     assert arm.views.max_spans == default.views.max_spans  # the rest of the recipe's views stays
     with pytest.raises(ValueError, match=r"`sentence_span_rate` needs a recipe whose views have spans; 'llm2vec'"):
         build_trainer(config(tiny_decoder_dir, data_file, tmp_path / "c", recipe="llm2vec", sentence_span_rate=0.0))

@@ -214,7 +214,11 @@ class MagnetLoss(nn.Module):
             vocab_size=decoder.config.get_text_config().vocab_size,
             special_ids=self.special_ids,
             generator=self.generator,
-            sentence_start_mask=sentence_starts(features["input_ids"].cpu(), self.ends_sentence, self.starts_word),
+            sentence_start_mask=(
+                sentence_starts(features["input_ids"].cpu(), self.ends_sentence, self.starts_word)
+                if view_config.sentence_span_rate
+                else None
+            ),
         )
 
     def masked_span_losses(self, view: MaskedSpanView) -> tuple[torch.Tensor, torch.Tensor]:
