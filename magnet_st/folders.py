@@ -150,16 +150,16 @@ def expand_folder(path: str | os.PathLike, argument: str = "path") -> Path:
 
 
 def results_folder(path: str | os.PathLike, argument: str = "out_dir") -> Path:
-    """Create and return the folder a report is written to; a saved model's folder is refused.
+    """The folder a report will be written to, checked before any work; a saved model's folder is refused.
 
-    Reports (results, plots, comparisons) beside a model's files would ship with it on the next upload.
+    Reports (results, plots, comparisons) beside a model's files would ship with it on the next upload. The
+    folder is not created here, so a run refused later for another reason leaves nothing behind.
     """
     folder = expand_folder(path, argument)
     if folder.is_dir() and saved_model_files(folder) is not None:
         raise FileExistsError(
             f"`{argument}` {str(path)!r} holds a saved model; write the report to a folder of its own."
         )
-    folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 

@@ -270,3 +270,10 @@ def test_reports_are_never_written_into_a_saved_model_folder(tmp_path, capsys, c
     error = capsys.readouterr().err
     assert code == 2 and "`out_dir (--out)`" in error and "holds a saved model" in error and "Traceback" not in error
     assert sorted(path.name for path in model.iterdir()) == ["modules.json"]
+
+
+@pytest.mark.parametrize("command", [["--merge", "a", "b"], ["--compare", "a", "b"]])
+def test_a_refused_report_leaves_no_output_folder_behind(tmp_path, capsys, command):
+    code = main(["eval", *command, "--out", str(tmp_path / "report")])
+    assert code == 2 and "Traceback" not in capsys.readouterr().err
+    assert not (tmp_path / "report").exists()

@@ -140,6 +140,7 @@ def write_comparison(
     """Compare the models of the folders' per_example.json; write comparison.json and comparison.md to `out_dir`."""
     out = results_folder(out_dir, "out_dir (--out)")
     comparison = compare_models(load_per_example(folders), reference)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "comparison.json").write_text(json.dumps(comparison, indent=1) + "\n", encoding="utf-8")
     (out / "comparison.md").write_text(comparison_markdown(comparison), encoding="utf-8")
     return comparison

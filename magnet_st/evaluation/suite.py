@@ -81,6 +81,7 @@ def run_suite(
     lm_models = any(spec.kind != "encoder" for spec in specs)
     check_data_files([part for part in config.parts if lm_models or not get_part(part).needs_lm_head], data_root)
     sizes = copy.deepcopy(sizes or SIZES[config.suite])
+    out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
         "suite": config.suite,
         "command": command,
@@ -182,6 +183,7 @@ def merge_results(folders: list[str | os.PathLike], out_dir: str | os.PathLike) 
     ]
     merge_command = "magnet-st eval --merge " + " ".join(str(folder) for folder in folders) + f" --out {out_dir}"
     merged["command"] = " && ".join([*(str(run.get("command")) for run in runs), merge_command])
+    out.mkdir(parents=True, exist_ok=True)
     write_markdown(merged, out / "results.md")
     merged["plots"] = [str(path.name) for path in write_plots(merged, out)]
     _write_json(out / "results.json", merged)
