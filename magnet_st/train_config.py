@@ -76,6 +76,8 @@ class TrainConfig:
         ):
             check_positive_int(getattr(self, name), name)
         check_positive_int(self.max_texts, "max_texts", allow_none=True)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise ValueError(f"`seed` must be an integer in [0, 2**32), got {self.seed!r}.")
         if self.learning_rate <= 0:
             raise ValueError(f"`learning_rate` must be > 0, got {self.learning_rate!r}.")
         if isinstance(self.lora_dropout, bool) or not 0 <= self.lora_dropout < 1:

@@ -115,3 +115,13 @@ def test_a_models_other_word_reading_is_set_against_the_reference_headline():
     assert rows["word/ner/own"]["second"] == pytest.approx(paired_interval(model_own, base_ner)["second"])
     assert rows["word/ner/own"]["significant"] and rows["word/ner/own"]["difference"] > 20
     assert "| word/ner/own vs word/ner |" in comparison_markdown(compare_models(models, "base"))
+    # Where both chose the same headline on validation, the model's other reading has a twin in the base
+    # (the base's weak reading); it is still set against the base's headline, never against that twin.
+    models = {
+        "base": {"word/ner": base_ner, "word/ner/previous": _hits(0.1, seed=3)},
+        "magnet": {"word/ner": model_own, "word/ner/previous": model_previous},
+    }
+    rows = {row["score"]: row for row in compare_models(models, "base")["differences"]}
+    assert set(rows) == {"word/ner", "word/ner/previous"}
+    assert rows["word/ner/previous"]["reference_score"] == "word/ner"
+    assert rows["word/ner/previous"]["second"] == pytest.approx(paired_interval(model_previous, base_ner)["second"])

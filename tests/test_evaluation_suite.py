@@ -240,10 +240,11 @@ def test_merge_results_builds_one_table_from_separate_runs(tmp_path):
 
 
 def test_word_probes_read_each_model_its_own_way(tmp_path):
-    # An unadapted base is read causally at each word's own tokens first; a MAGNET model bidirectionally at the
-    # previous position; both readings are scored, the other one's per-sentence counts kept for comparisons.
+    # An unadapted base is read causally, a MAGNET model bidirectionally; both alignments are scored, each
+    # task's headline is the one better on validation, the other one's per-sentence counts kept for comparisons.
     config = SuiteConfig(models=["tiny@causal/mean", "tiny"], parts=["word"], out_dir=str(tmp_path))
     causal, bidirectional = run_suite(config)["models"]
+    per_example = json.loads((tmp_path / "per_example.json").read_text())
     for entry, attention, alignments in (
         (causal, "causal", ["own", "previous"]),
         (bidirectional, "bidirectional", ["previous", "own"]),
@@ -251,14 +252,17 @@ def test_word_probes_read_each_model_its_own_way(tmp_path):
         result = entry["parts"]["word"]["result"]
         assert result["settings"]["attention_mode"] == attention
         assert result["settings"]["alignments"] == alignments
-        assert result["ner"] == round(100 * result["details"][alignments[0]]["ner"]["f1"], 2)
-        assert result["intervals"]["ner"] == result["details"][alignments[0]]["ner"]["interval"]
-    per_example = json.loads((tmp_path / "per_example.json").read_text())
-    assert {"word/ner", "word/ner/previous", "word/pos/previous"} <= set(per_example["tiny (causal/mean)"])
-    assert {"word/ner", "word/ner/own"} <= set(per_example["tiny"])
+        assert result["settings"]["headline"] == "validation" and result["settings"]["valid_sentences"] == 20
+        ner = result["settings"]["headline_alignments"]["ner"]
+        other = alignments[1] if ner == alignments[0] else alignments[0]
+        assert result["ner"] == round(100 * result["details"][ner]["ner"]["f1"], 2)
+        assert result["intervals"]["ner"] == result["details"][ner]["ner"]["interval"]
+        assert {"word/ner", f"word/ner/{other}"} <= set(per_example[entry["label"]])
     own = causal["parts"]["word"]["result"]["details"]["own"]
     scores = f"{100 * own['chunk']['f1']:.2f} / {100 * own['ner']['f1']:.2f} / {100 * own['pos']['accuracy']:.2f}"
-    assert f"words read causal: own {scores}; previous " in (tmp_path / "results.md").read_text()
+    report = (tmp_path / "results.md").read_text()
+    assert f"words read causal: own {scores}; previous " in report
+    assert "headline chosen on CoNLL validation: ner " in report
 
 
 @pytest.mark.parametrize("command", [["tiny"], ["--merge", "a", "b"], ["--compare", "a", "b"]])

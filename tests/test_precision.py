@@ -1,6 +1,9 @@
-"""Training precision follows the hardware: bf16 only where it is native, fp32 elsewhere, or what the user asks."""
+"""Training precision follows the hardware: bf16 only where it is native and measured faster, or what the user asks."""
 
 import importlib
+import json
+import time
+from dataclasses import replace
 
 import pytest
 import torch
@@ -23,8 +26,10 @@ def cpu(monkeypatch, tmp_path):
         if cpuinfo is not None:
             path.write_text(cpuinfo)
         monkeypatch.setattr(precision, "CPUINFO", path)
+        precision.cpu_bf16_pays.cache_clear()
 
-    return set_cpu
+    yield set_cpu
+    precision.cpu_bf16_pays.cache_clear()  # later tests measure the real CPU again
 
 
 @pytest.mark.parametrize(
@@ -40,14 +45,44 @@ def cpu(monkeypatch, tmp_path):
         ("NO AVX", "", "fp32"),
     ],
 )
-def test_native_bf16_is_detected_at_run_time(cpu, capability, cpuinfo, expected, caplog):
+def test_native_bf16_is_detected_at_run_time(cpu, capability, cpuinfo, expected, caplog, monkeypatch):
     cpu(capability, cpuinfo)
+    timed = []
+    monkeypatch.setattr(precision, "cpu_bf16_speedup", lambda: timed.append(1) or 0.8)
     assert cpu_has_native_bf16() is (expected == "bf16")
-    # auto trains CPUs in fp32: bf16 autocast did not pay even where native (benchmarks/precision.py)
+    # bf16 autocast measured slower than fp32 here: auto trains in fp32, native bf16 or not
     assert training_precision("cpu") == training_precision(torch.device("cpu"), "auto") == "fp32"
+    assert len(timed) == (expected == "bf16")  # timed once where native (the choice is cached), never where emulated
     with caplog.at_level("WARNING", logger="magnet_st.precision"):
         assert training_precision("cpu", "bf16") == "bf16"
     assert ("no native bf16" in caplog.text) is (expected == "fp32")
+
+
+@pytest.mark.parametrize("speedup, expected", [(1.9, "bf16"), (1.31, "bf16"), (1.29, "fp32"), (0.7, "fp32")])
+def test_auto_trains_a_native_bf16_cpu_in_bf16_where_autocast_measured_faster(cpu, monkeypatch, speedup, expected):
+    cpu("AVX512", CPUINFO_SAPPHIRE_RAPIDS)
+    monkeypatch.setattr(precision, "cpu_bf16_speedup", lambda: speedup)
+    assert training_precision("cpu") == expected
+    cpu("AVX2", CPUINFO_AVX2)  # emulated bf16 is never chosen, whatever a timing says
+    assert training_precision("cpu") == "fp32"
+
+
+def test_the_bf16_timing_compares_the_two_precisions_and_leaves_the_random_state_alone(monkeypatch):
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    speedup = precision.cpu_bf16_speedup(tokens=64, hidden=32, inner=64, repeats=1)
+    assert speedup > 0 and torch.equal(torch.get_rng_state(), state)
+    # The ratio is fp32 time over bf16 time: a bf16 pass made slower shows as a lower ratio.
+    real_autocast = torch.autocast
+
+    class SlowBf16(real_autocast):
+        def __enter__(self):
+            if self._enabled:
+                time.sleep(0.3)  # far above a tiny fp32 pass, even on a busy machine
+            return super().__enter__()
+
+    monkeypatch.setattr(torch, "autocast", SlowBf16)
+    assert precision.cpu_bf16_speedup(tokens=64, hidden=32, inner=64, repeats=2) < 0.5
 
 
 def test_cpu_flags_reads_the_first_processor(tmp_path):
@@ -119,3 +154,33 @@ def test_build_trainer_uses_the_chosen_precision(tiny_decoder_dir, tmp_path, mon
         data=str(data), output_dir=str(tmp_path / "p"), base=tiny_decoder_dir, batch_size=4, precision="fp32"
     )
     assert not build_trainer(config).args.bf16
+
+
+def test_a_resumed_auto_run_keeps_the_precision_it_began_with(monkeypatch, tmp_path, caplog):
+    train_module = importlib.import_module("magnet_st.training.train")
+    config = TrainConfig(data="texts.txt", output_dir=str(tmp_path / "run"))
+    monkeypatch.setattr(train_module, "training_precision", lambda device, requested: "bf16")
+    assert train_module.run_precision(config, torch.device("cpu")) == "bf16"
+    record = tmp_path / "run-checkpoints" / "precision.json"
+    assert json.loads(record.read_text()) == {"precision": "bf16", "requested": "auto"}
+
+    def no_new_choice(device, requested):
+        raise AssertionError("a resumed auto run must not choose again")
+
+    monkeypatch.setattr(train_module, "training_precision", no_new_choice)
+    monkeypatch.setattr(train_module, "cpu_has_native_bf16", lambda: True)
+    resumed = replace(config, resume=True)
+    assert train_module.run_precision(resumed, torch.device("cpu")) == "bf16"  # a busier or other CPU: kept
+    monkeypatch.setattr(train_module, "cpu_has_native_bf16", lambda: False)
+    with caplog.at_level("WARNING", logger="magnet_st.training.train"):
+        assert train_module.run_precision(resumed, torch.device("cpu")) == "fp32"  # never emulated bf16
+    assert "began in bf16" in caplog.text
+    assert json.loads(record.read_text())["precision"] == "fp32"
+    monkeypatch.setattr(train_module, "training_precision", lambda device, requested: requested)
+    assert train_module.run_precision(replace(resumed, precision="bf16"), torch.device("cpu")) == "bf16"  # asked
+    record.write_text('{"precis')  # cut short: the resumed run chooses again instead of failing
+    monkeypatch.setattr(train_module, "training_precision", lambda device, requested: "fp32")
+    assert train_module.run_precision(resumed, torch.device("cpu")) == "fp32"
+    assert json.loads(record.read_text())["precision"] == "fp32"
+    record.write_text(json.dumps({"precision": "bf16", "requested": "auto"}))
+    assert train_module.run_precision(config, torch.device("cpu")) == "fp32"  # a new run chooses afresh

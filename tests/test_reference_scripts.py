@@ -25,12 +25,14 @@ def test_selection_takes_the_best_infiller_among_the_steps_near_the_best_embedde
     assert choose(rows, sts_margin=0.0) == "80"
 
 
-def test_run_refuses_a_learning_rate_that_is_not_positive(capsys):
+def test_run_refuses_a_learning_rate_that_is_not_positive(capsys, tmp_path, monkeypatch):
     from run import main
 
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit):
         main(["--profile", "tiny", "--learning-rate", "0"])
-    assert "--learning-rate must be positive, got 0.0" in capsys.readouterr().err
+    assert "`learning_rate` must be > 0, got 0.0" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # refused before the work folder or its corpus is made
 
 
 def test_run_refuses_a_sentence_span_rate_that_is_no_probability(capsys):
@@ -38,7 +40,7 @@ def test_run_refuses_a_sentence_span_rate_that_is_no_probability(capsys):
 
     with pytest.raises(SystemExit):
         main(["--profile", "tiny", "--sentence-span-rate", "1.5"])
-    assert "--sentence-span-rate must be a probability in [0, 1], got 1.5" in capsys.readouterr().err
+    assert "`sentence_span_rate` must be a probability in [0, 1], got 1.5" in capsys.readouterr().err
 
 
 def test_run_refuses_a_time_budget_that_is_not_positive(capsys):
@@ -122,10 +124,13 @@ def test_run_refuses_a_step_count_that_is_not_positive_and_an_unknown_recipe(cap
 
     with pytest.raises(SystemExit):
         main(["--profile", "tiny", "--max-steps", "0"])
-    assert "--max-steps must be a positive number of steps, got 0" in capsys.readouterr().err
+    assert "`max_steps` must be a positive integer, got 0" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--profile", "tiny", "--recipe", "simcse"])
     assert "invalid choice: 'simcse'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--profile", "tiny", "--seed", "-3"])
+    assert "`seed` must be an integer in [0, 2**32), got -3" in capsys.readouterr().err
 
 
 def test_run_trains_a_baseline_recipe_arm_for_the_steps_asked(tiny_decoder_dir, tmp_path):
@@ -140,9 +145,10 @@ def test_run_trains_a_baseline_recipe_arm_for_the_steps_asked(tiny_decoder_dir, 
     sentences = [f"Sentence number {i} talks about the river, the town and the old bridge." for i in range(40)]
     (work / "corpus.txt").write_text("\n".join(sentences) + "\n")  # present: the corpus builder is not run
     arguments = ["--profile", "tiny", "--base", tiny_decoder_dir, "--work", str(work), "--recipe", "llm2vec"]
-    assert main([*arguments, "--max-steps", "4", "--snapshot-steps", "2"]) == 0
+    assert main([*arguments, "--max-steps", "4", "--snapshot-steps", "2", "--seed", "7"]) == 0
     log = json.loads((work / "adapters" / "final" / "training_log.json").read_text())
     assert log["config"]["recipe"] == "llm2vec" and log["config"]["max_steps"] == 4
+    assert log["config"]["seed"] == 7  # a second draw of a run differs only by its seed
     # Step 4 is no snapshot step; as the run's last step it is kept for the curve all the same.
     assert sorted(p.name for p in (work / "adapters").iterdir()) == ["final", "step-2", "step-4"]
     model = model_from_adapter(tiny_decoder_dir, work / "adapters" / "final", pooling="mean")

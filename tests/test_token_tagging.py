@@ -9,7 +9,7 @@ from magnet_st import load_model
 from magnet_st.cli import main
 from magnet_st.data.conll import conll2003_split
 from magnet_st.decoding import eval_mode
-from magnet_st.evaluation.word_level import evaluate_word_probes
+from magnet_st.evaluation.word_level import evaluate_word_probes, headline_alignment
 from magnet_st.modules import TokenClassificationHead, WordPooling
 from magnet_st.tagging import (
     TaggerConfig,
@@ -294,7 +294,14 @@ def test_word_probe_evaluation_returns_scores_and_settings(tiny_decoder_dir):
 
 def test_word_probes_default_to_both_alignments_natural_one_first(tiny_decoder_dir):
     model = fresh(tiny_decoder_dir)
-    sizes = dict(tasks=("pos",), max_train_sentences=10, max_test_sentences=5, steps=5, show_progress_bar=False)
+    sizes = dict(
+        tasks=("pos",),
+        max_train_sentences=10,
+        max_test_sentences=5,
+        steps=5,
+        headline="natural",
+        show_progress_bar=False,
+    )
     causal = evaluate_word_probes(model, attention_mode="causal", **sizes)
     assert causal["settings"]["alignments"] == ["own", "previous"]
     assert causal["pos"] == round(100 * causal["details"]["own"]["pos"]["accuracy"], 2)
@@ -302,6 +309,56 @@ def test_word_probes_default_to_both_alignments_natural_one_first(tiny_decoder_d
     bidirectional = evaluate_word_probes(model, attention_mode="bidirectional", **sizes)
     assert bidirectional["settings"]["alignments"] == ["previous", "own"]
     assert set(bidirectional["per_example"]) == {"pos", "pos/own"}
+
+
+def test_the_headline_alignment_is_the_best_on_validation_and_the_first_on_a_tie():
+    details = {
+        "previous": {"ner": {"validation": 0.61}, "pos": {"validation": 0.90}, "chunk": {"validation": 0.7}},
+        "own": {"ner": {"validation": 0.64}, "pos": {"validation": 0.88}, "chunk": {"validation": 0.7}},
+    }
+    alignments = ("previous", "own")
+    assert headline_alignment(details, "ner", alignments) == "own"
+    assert headline_alignment(details, "pos", alignments) == "previous"
+    assert headline_alignment(details, "chunk", alignments) == "previous"  # tie: the natural one
+    assert headline_alignment(details, "chunk", ("own", "previous")) == "own"
+    del details["own"]["ner"]["validation"]
+    assert headline_alignment(details, "ner", alignments) == "previous"  # not validated: the natural one
+
+
+def test_word_probes_choose_each_headline_on_validation_sentences(tiny_decoder_dir, monkeypatch):
+    import magnet_st.evaluation.word_level as word_level
+
+    read = []
+    real_split = word_level.conll2003_split
+
+    def recording_split(root, split, max_sentences=None):
+        read.append((split, max_sentences))
+        return real_split(root, split, max_sentences)
+
+    monkeypatch.setattr(word_level, "conll2003_split", recording_split)
+    model = fresh(tiny_decoder_dir)
+    sizes = dict(max_train_sentences=20, max_test_sentences=10, max_valid_sentences=12, steps=20)
+    result = evaluate_word_probes(model, attention_mode="bidirectional", show_progress_bar=False, **sizes)
+    assert ("valid", 12) in read and result["settings"]["valid_sentences"] == 12
+    chosen = result["settings"]["headline_alignments"]
+    assert result["settings"]["headline"] == "validation" and set(chosen) == {"ner", "chunk", "pos"}
+    for task, metric in (("ner", "f1"), ("chunk", "f1"), ("pos", "accuracy")):
+        validation = {alignment: result["details"][alignment][task]["validation"] for alignment in ("previous", "own")}
+        assert all(0 <= value <= 1 for value in validation.values())
+        best = max(validation.values())
+        assert validation[chosen[task]] == best and (chosen[task] == "previous" or validation["previous"] < best)
+        # The headline score, interval and record are the chosen alignment's test results; the other is kept aside.
+        assert result[task] == round(100 * result["details"][chosen[task]][task][metric], 2)
+        assert result["intervals"][task] == result["details"][chosen[task]][task]["interval"]
+        other = "own" if chosen[task] == "previous" else "previous"
+        assert set(result["per_example"]) >= {task, f"{task}/{other}"}
+        assert f"{task}/{chosen[task]}" not in result["per_example"]
+    read.clear()
+    single = evaluate_word_probes(model, alignments=("own",), tasks=("pos",), show_progress_bar=False, **sizes)
+    assert [split for split, _ in read] == ["train", "test"]  # one alignment: nothing to choose, no validation read
+    assert single["settings"]["headline_alignments"] == {"pos": "own"} and single["settings"]["headline"] == "natural"
+    with pytest.raises(ValueError, match="`headline` must be one of"):
+        evaluate_word_probes(model, headline="test", **sizes)
 
 
 def test_cli_tag(probed, tmp_path, capsys):

@@ -249,7 +249,9 @@ def test_quickstart_runs_end_to_end(tiny_decoder_dir, tmp_path, capsys, monkeypa
     assert "chosen automatically): My friends and I went to the beach" in printed
     assert "generate: The capital of France is" in printed
     assert "s/step measured" not in printed  # --steps: a fixed count, no time budget
-    assert json.loads((output / "training_log.json").read_text())["steps"] == 2
+    log = json.loads((output / "training_log.json").read_text())
+    assert log["steps"] == 2 and log["precision"] in ("fp32", "bf16")
+    assert f"x 4 texts, {log['precision']}) ..." in printed  # the precision announced is the one trained in
     from sentence_transformers import SentenceTransformer
 
     assert SentenceTransformer(str(output)).encode(["works in plain sentence-transformers"]).shape == (1, 64)
@@ -264,6 +266,8 @@ def test_quickstart_runs_end_to_end(tiny_decoder_dir, tmp_path, capsys, monkeypa
         ("learning_rate", 0.0, r"`learning_rate` must be > 0, got 0.0"),
         ("sentence_span_rate", 1.5, r"`sentence_span_rate` must be a probability in \[0, 1\], got 1.5"),
         ("dropout_scope", "mntp", r"`dropout_scope` must be one of \('contrastive', 'all'\), got 'mntp'"),
+        ("seed", -1, r"`seed` must be an integer in \[0, 2\*\*32\), got -1"),
+        ("seed", 2**32, r"`seed` must be an integer in \[0, 2\*\*32\), got 4294967296"),
     ],
 )
 def test_train_config_checks_its_values_when_built(option, value, message):

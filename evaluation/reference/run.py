@@ -22,6 +22,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from magnet_st.data.corpus import build_corpus
+from magnet_st.precision import PRECISIONS
 from magnet_st.train_config import DROPOUT_SCOPES
 from magnet_st.training.budget import TimeBudgetCallback
 from magnet_st.training.checkpoints import newest_complete_checkpoint
@@ -103,6 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--max-steps", type=int, default=None, help="override the profile's step count")
     parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=None,
+        help="override the profile's precision (a study's fixed choice)",
+    )
+    parser.add_argument("--seed", type=int, default=None, help="override the config's seed (a second draw of a run)")
+    parser.add_argument(
         "--snapshot-steps", type=int, nargs="+", default=None, help="override the steps whose adapters are kept"
     )
     parser.add_argument(
@@ -115,22 +123,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.base:
         settings["base"] = args.base
     if args.learning_rate is not None:
-        if args.learning_rate <= 0:
-            parser.error(f"--learning-rate must be positive, got {args.learning_rate}")
         settings["learning_rate"] = args.learning_rate
     if args.recipe:
         settings["recipe"] = args.recipe
+    if args.seed is not None:
+        settings["seed"] = args.seed
     if args.sentence_span_rate is not None:
-        if not 0 <= args.sentence_span_rate <= 1:
-            parser.error(f"--sentence-span-rate must be a probability in [0, 1], got {args.sentence_span_rate}")
         settings["sentence_span_rate"] = args.sentence_span_rate
     if args.dropout_scope:
         settings["dropout_scope"] = args.dropout_scope
     settings["return_freed_memory"] = args.return_freed_memory
     profile = settings["profiles"][args.profile]
+    if args.precision:
+        profile["precision"] = args.precision
     if args.max_steps is not None:
-        if args.max_steps < 1:
-            parser.error(f"--max-steps must be a positive number of steps, got {args.max_steps}")
         profile["max_steps"] = args.max_steps
     if args.snapshot_steps is not None:
         profile["snapshot_steps"] = args.snapshot_steps
@@ -141,11 +147,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{profile['save_steps']} steps"
         )
     work = Path(args.work).expanduser()
+    try:  # TrainConfig checks every training value in one place, before any work
+        config = training_config(settings, args.profile, work)
+    except ValueError as error:
+        parser.error(str(error))
     work.mkdir(parents=True, exist_ok=True)
     if not (work / "corpus.txt").is_file():
         stats = build_corpus(work / "corpus.txt", args.data)
         (work / "corpus_stats.json").write_text(json.dumps(stats.__dict__, indent=2, default=str))
-    config = training_config(settings, args.profile, work)
     callbacks = [KeepAdapterSnapshots(profile["snapshot_steps"], work / "adapters")]
     budget = args.time_budget or profile.get("time_budget_minutes")
     if budget is not None:

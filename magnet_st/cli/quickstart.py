@@ -190,7 +190,15 @@ def run(args: argparse.Namespace) -> int:
         length = f"{args.time_budget:g} min"
     else:
         length = f"{config.max_steps} steps"
-    print(f"[2/4] MAGNET training ({config.recipe} recipe, {length} x {config.batch_size} texts) ...", flush=True)
+    import torch
+
+    from magnet_st.precision import training_precision
+
+    precision = training_precision("cuda" if torch.cuda.is_available() else "cpu", config.precision)
+    print(
+        f"[2/4] MAGNET training ({config.recipe} recipe, {length} x {config.batch_size} texts, {precision}) ...",
+        flush=True,
+    )
     model = train(config, callbacks=callbacks)
     model.eval()
     print(f"[3/4] Saved to {Path(args.output).resolve()}; STS-B dev after MAGNET ...", flush=True)

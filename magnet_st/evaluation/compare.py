@@ -64,7 +64,7 @@ def compare_models(
         if label == reference:
             continue
         for key in records:
-            reference_key = key if key in base else word_headline(key)
+            reference_key = word_headline(key)  # a model's every reading against the reference's headline
             if reference_key not in base:
                 continue
             row = paired_interval(records[key], base[reference_key], "difference")
@@ -77,9 +77,9 @@ def compare_models(
 def word_headline(key: str) -> str:
     """A word probe's other reading ("word/ner/own") -> the headline score it is compared with ("word/ner").
 
-    Each model's word probes are scored in both alignments, the headline in its own attention's natural one,
-    so a model's other reading is also set against the reference's headline: the reference at its best
-    reading (an unadapted base: causal, own tokens) against each reading of the model.
+    Each model's word probes are scored in both alignments, the headline in the one better on validation, so
+    a model's other reading is also set against the reference's headline: the reference at its best reading
+    against each reading of the model.
     """
     part, *rest = key.split("/")
     return f"{part}/{rest[0]}" if part == "word" and len(rest) == 2 else key

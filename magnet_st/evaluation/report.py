@@ -137,12 +137,16 @@ def table_rows(results: dict[str, Any]) -> list[tuple[str, list[str]]]:
 
 
 def word_readings(result: WordProbeResult) -> str:
-    """Chunk / NER / POS x100 per alignment, the headline one first, e.g. "own 63.65 / 60.03 / 82.93; ..."."""
+    """Chunk / NER / POS x100 per alignment, e.g. "own 63.65 / 60.03 / 82.93; ...", and each task's headline."""
     metric, readings = result.settings.get("metric", {}), []
     for alignment, tasks in result.details.items():
         scores = [tasks[task][metric[task]] * 100 if task in tasks else None for task in ("chunk", "ner", "pos")]
         readings.append(f"{alignment} " + " / ".join(_format(score, False) for score in scores))
-    return "; ".join(readings) + " (chunk / NER / POS)"
+    text = "; ".join(readings) + " (chunk / NER / POS)"
+    chosen = result.settings.get("headline_alignments")
+    if chosen and result.settings.get("headline") == "validation":
+        text += "; headline chosen on CoNLL validation: " + ", ".join(f"{task} {chosen[task]}" for task in chosen)
+    return text
 
 
 def markdown_table(results: dict[str, Any]) -> str:

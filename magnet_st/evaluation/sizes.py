@@ -14,7 +14,13 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
             "samples_per_label": 4,
             "n_experiments": 1,
         },
-        "word": {"max_train_sentences": 40, "max_test_sentences": 20, "steps": 20, "show_progress_bar": False},
+        "word": {
+            "max_train_sentences": 40,
+            "max_valid_sentences": 20,
+            "max_test_sentences": 20,
+            "steps": 20,
+            "show_progress_bar": False,
+        },
         "infilling": {"limit": 4},
         "generation": {"limit": 3, "max_new_tokens": 16},
         "knowledge": {"limit_per_relation": 2, "max_new_tokens": 4},
@@ -27,7 +33,13 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
             "samples_per_label": 8,  # mteb's default protocol
             "n_experiments": 3,
         },
-        "word": {"max_train_sentences": 2000, "max_test_sentences": 500, "show_progress_bar": False},
+        # each task's headline alignment is chosen on the first 500 CoNLL validation sentences
+        "word": {
+            "max_train_sentences": 2000,
+            "max_valid_sentences": 500,
+            "max_test_sentences": 500,
+            "show_progress_bar": False,
+        },
         # every ROCStories test story (1,000); two spans in each held-out Wikipedia sentence long enough (1,098)
         "infilling": {"limit": None, "spans_per_sentence": 2},
         "generation": {"limit": 100, "max_new_tokens": 64},

@@ -9,6 +9,7 @@ import shutil
 from contextlib import nullcontext
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sentence_transformers import SentenceTransformerTrainingArguments
 from transformers import set_seed
@@ -20,7 +21,7 @@ from magnet_st.lora import add_lora, default_lora_config, has_lora, merge_lora
 from magnet_st.lora_dropout import fuse_lora_dropout
 from magnet_st.losses import MagnetLoss
 from magnet_st.model import MagnetSentenceTransformer, load_model
-from magnet_st.precision import training_precision
+from magnet_st.precision import cpu_has_native_bf16, training_precision
 from magnet_st.train_config import TrainConfig
 from magnet_st.training.checkpoints import newest_complete_checkpoint
 from magnet_st.training.lock import RunLock
@@ -28,8 +29,12 @@ from magnet_st.training.memory import return_freed_memory_eagerly
 from magnet_st.training.recipes import get_recipe
 from magnet_st.training.trainer import MagnetTrainer
 
+if TYPE_CHECKING:
+    import torch
+
 logger = logging.getLogger(__name__)
 MIN_TOKENS = 3  # one context token, one span token, and room for a target
+PRECISION_RECORD = "precision.json"  # in the checkpoint folder: what "auto" chose when the run began
 
 
 def _check_folders(config: TrainConfig) -> None:
@@ -48,6 +53,32 @@ def _check_folders(config: TrainConfig) -> None:
             f"{str(config.checkpoint_dir())!r} holds checkpoints of an unfinished run: pass --resume to continue it "
             "or --overwrite to start over."
         )
+
+
+def run_precision(config: TrainConfig, device: torch.device) -> str:
+    """The run's precision; a resumed "auto" run keeps the one it began with, even on another machine.
+
+    "auto" times bf16 on the CPU it runs on, so a run resumed elsewhere (or on a busier machine) could switch
+    precision halfway. The choice is recorded beside the checkpoints and read back on resume, except that
+    bf16 is never kept on a CPU that would emulate it.
+    """
+    record = config.checkpoint_dir() / PRECISION_RECORD
+    chosen = None
+    if config.precision == "auto" and config.resume and record.is_file():
+        try:
+            chosen = json.loads(record.read_text())["precision"]
+        except (ValueError, KeyError):
+            logger.warning("Unreadable %s: the resumed run chooses its precision again.", record)
+        if chosen == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
+            logger.warning("This run began in bf16, but this CPU has no native bf16: it goes on in fp32.")
+            chosen = "fp32"
+    if chosen not in ("bf16", "fp32"):
+        chosen = training_precision(device, config.precision)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    temporary = record.with_suffix(".json.tmp")  # a crash while writing leaves the earlier record whole
+    temporary.write_text(json.dumps({"precision": chosen, "requested": config.precision}) + "\n")
+    temporary.replace(record)
+    return chosen
 
 
 def build_trainer(config: TrainConfig, callbacks: list | None = None) -> MagnetTrainer:
@@ -113,7 +144,7 @@ def build_trainer(config: TrainConfig, callbacks: list | None = None) -> MagnetT
         save_total_limit=2,
         seed=config.seed,
         data_seed=config.seed,
-        bf16=training_precision(model.device, config.precision) == "bf16",
+        bf16=run_precision(config, model.device) == "bf16",
         use_cpu=model.device.type == "cpu",  # the Trainer refuses bf16 on a CPU unless told it is one
         dataloader_pin_memory=model.device.type == "cuda",  # pinning helps only copies to a GPU
         dataloader_drop_last=True,  # a batch of one has no contrastive negatives
@@ -157,6 +188,7 @@ def _save_output(config: TrainConfig, trainer: MagnetTrainer, model: MagnetSente
     log = {
         "config": asdict(config),
         "recipe": trainer.recipe.name,
+        "precision": "bf16" if trainer.args.bf16 else "fp32",  # what "auto" chose on this machine
         "steps": trainer.state.global_step,  # a time budget may end the run before config.max_steps
         "log_history": trainer.state.log_history,
     }
