@@ -31,7 +31,9 @@ def texts_file(tmp_path_factory) -> str:
 
 def run_config(tiny_decoder_dir, texts_file, output, **overrides) -> dict:
     options = dict(data=texts_file, output_dir=str(output), base=tiny_decoder_dir, max_steps=4, batch_size=4)
-    options.update(max_seq_length=32, learning_rate=1e-3, logging_steps=1, save_steps=2, **overrides)
+    options.update(max_seq_length=32, learning_rate=1e-3, logging_steps=1, save_steps=2)
+    # Runs compared across processes must not each time bf16 for themselves ("auto" on a busy machine).
+    options.update(precision="fp32", **overrides)
     return options
 
 
@@ -213,7 +215,11 @@ def test_checkpoint_killed_mid_write_resumes_from_the_last_whole_one(tiny_decode
     options = run_config(tiny_decoder_dir, texts_file, tmp_path / "out")
     kill_when_written(CHECKPOINT_KILLED_WHILE_WRITING, json.dumps(options))
     checkpoints = tmp_path / "out-checkpoints"
-    assert sorted(path.name for path in checkpoints.iterdir()) == [".tmp-checkpoint-4", "checkpoint-2"]
+    assert sorted(path.name for path in checkpoints.iterdir()) == [
+        ".tmp-checkpoint-4",
+        "checkpoint-2",
+        "precision.json",
+    ]
     assert (tmp_path / ".out.lock").exists()  # the killed run's lock: stale, taken over below
     with caplog.at_level(logging.WARNING):
         resumed = train(TrainConfig(**options, resume=True))
