@@ -108,9 +108,10 @@ def evaluate_word_probes(
     started = time.perf_counter()
     for alignment in alignments:
         for task in tasks:
-            column, scheme, _ = WORD_TASKS[task]
+            column, scheme, metric = WORD_TASKS[task]
             train_tags = [sentence.tags[column] for sentence in train]
             test_tags = [sentence.tags[column] for sentence in test]
+            valid_tags = [sentence.tags[column] for sentence in valid]
             # Labels from train and test, so a test-only tag is a (scored) miss, not an error.
             labels = label_set(train_tags + test_tags, scheme)
             torch.manual_seed(seed)
@@ -138,9 +139,8 @@ def evaluate_word_probes(
                 "interval": record_interval(record),
             }
             if validate:
-                valid_tags = [sentence.tags[column] for sentence in valid]
                 scores = tagging_scores(valid_tags, predicted_tags(head, valid_features[alignment]), scheme)
-                details[alignment][task]["validation"] = scores[WORD_TASKS[task][2]]
+                details[alignment][task]["validation"] = scores[metric]
             records[f"{task}/{alignment}"] = record
     probe_seconds = time.perf_counter() - started
 
