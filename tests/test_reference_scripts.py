@@ -151,6 +151,15 @@ def test_run_trains_a_baseline_recipe_arm_for_the_steps_asked(tiny_decoder_dir, 
     assert log["config"]["seed"] == 7  # a second draw of a run differs only by its seed
     # Step 4 is no snapshot step; as the run's last step it is kept for the curve all the same.
     assert sorted(p.name for p in (work / "adapters").iterdir()) == ["final", "step-2", "step-4"]
+    # Each kept adapter says what trained it, so that one picked from a curve ships with its config.
+    for name, step in (("step-2", 2), ("step-4", 4), ("final", 4)):
+        record = json.loads((work / "adapters" / name / "snapshot.json").read_text())
+        assert (record["step"], record["precision"]) == (step, log["precision"])
+        assert (record["config"]["recipe"], record["config"]["seed"], record["config"]["max_steps"]) == (
+            "llm2vec",
+            7,
+            4,
+        )
     model = model_from_adapter(tiny_decoder_dir, work / "adapters" / "final", pooling="mean")
     assert model.encode(["The old bridge."]).shape == (1, model.get_embedding_dimension())
 
@@ -177,6 +186,8 @@ def test_ship_stores_the_adapter_in_bf16_over_the_embedded_base_with_its_log_cut
     spec = pretrained.PretrainedModel("magnet-test", "smollm2-135m", "test", folder=target)
     monkeypatch.setitem(pretrained.PRETRAINED_MODELS, "magnet-test", spec)
 
+    run_config = {"recipe": "magnet", "learning_rate": 5e-4, "seed": 42}
+    (adapter / "snapshot.json").write_text(json.dumps({"step": 160, "precision": "fp32", "config": run_config}))
     command = "run.py --profile cpu --sentence-span-rate 0"
     main([str(adapter), "--trainer-state", str(checkpoint), "--name", "magnet-test", "--command", command])
 
@@ -188,4 +199,5 @@ def test_ship_stores_the_adapter_in_bf16_over_the_embedded_base_with_its_log_cut
     }
     log = json.loads((target / "training_log.json").read_text())
     assert (log["steps"], log["command"]) == (160, command)
+    assert (log["config"], log["precision"]) == (run_config, "fp32")  # the snapshot's record, as run.py kept it
     assert [entry["step"] for entry in log["log_history"]] == [5, 155, 160]

@@ -9,7 +9,8 @@ The gpu profile has a budget of its own (8 minutes, `time_budget_minutes` in con
 its budget afresh, counted from its first step.
 Run it again with the same --work folder to resume from the newest checkpoint. The LoRA adapter is kept at
 the profile's snapshot steps (`WORK/adapters/step-N`) for learning curves, and at the end as
-`WORK/adapters/final` with the training log: what `magnet_st/pretrained/` ships.
+`WORK/adapters/final` with the training log: what `magnet_st/pretrained/` ships. Each kept adapter has a
+`snapshot.json` with its step, its precision and the run's TrainConfig; `ship.py` copies it into the log.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 from transformers import TrainerCallback
@@ -31,30 +33,43 @@ from magnet_st.training.train import TrainConfig, train
 
 CONFIG = Path(__file__).with_name("config.json")
 BUDGET_MEASURE_STEPS = 10  # steps timed before sizing a budgeted run (a GPU's first steps are slow)
+SNAPSHOT_RECORD = "snapshot.json"  # beside each kept adapter: its step, precision and TrainConfig
 RUN_KEYS = ("time_budget_minutes", "snapshot_steps")  # profile keys for this script, not for TrainConfig
 
 
 class KeepAdapterSnapshots(TrainerCallback):
-    """Copy the LoRA adapter of the checkpoints saved at `steps` to `folder/step-N` (checkpoints rotate)."""
+    """Copy the LoRA adapter of the checkpoints saved at `steps` to `folder/step-N` (checkpoints rotate).
 
-    def __init__(self, steps: list[int], folder: Path) -> None:
+    Each snapshot carries `snapshot.json`: its step, the precision it was trained in up to then and the run's
+    TrainConfig, so that an adapter picked from a curve can be shipped with what made it.
+    """
+
+    def __init__(self, steps: list[int], folder: Path, config: TrainConfig) -> None:
         self.steps = set(steps)
         self.folder = folder
+        self.config = config
 
     def on_save(self, args, state, control, **kwargs):
         if state.global_step in self.steps:
             checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            copy_adapter(checkpoint, self.folder / f"step-{state.global_step}")
+            record = {
+                "step": state.global_step,
+                "precision": "bf16" if args.bf16 else "fp32",
+                "config": asdict(self.config),
+            }
+            copy_adapter(checkpoint, self.folder / f"step-{state.global_step}", record)
 
 
-def copy_adapter(checkpoint: Path, target: Path) -> None:
-    """Copy the adapter files (peft format) found in a checkpoint folder to `target`."""
+def copy_adapter(checkpoint: Path, target: Path, record: dict | None = None) -> None:
+    """Copy the adapter files (peft format) found in a checkpoint folder to `target`, with `record` if given."""
     found = sorted(checkpoint.rglob("adapter_config.json"))
     if not found:
         raise FileNotFoundError(f"No LoRA adapter in {checkpoint}.")
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     shutil.copytree(found[0].parent, partial)
+    if record is not None:
+        (partial / SNAPSHOT_RECORD).write_text(json.dumps(record, indent=2) + "\n")
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)
 
@@ -155,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (work / "corpus.txt").is_file():
         stats = build_corpus(work / "corpus.txt", args.data)
         (work / "corpus_stats.json").write_text(json.dumps(stats.__dict__, indent=2, default=str))
-    callbacks = [KeepAdapterSnapshots(profile["snapshot_steps"], work / "adapters")]
+    callbacks = [KeepAdapterSnapshots(profile["snapshot_steps"], work / "adapters", config)]
     budget = args.time_budget or profile.get("time_budget_minutes")
     if budget is not None:
         callbacks.append(
@@ -170,10 +185,13 @@ def main(argv: list[str] | None = None) -> int:
     model = train(config, callbacks=callbacks)
     del model
     final, _ = newest_complete_checkpoint(config.checkpoint_dir())
-    copy_adapter(final, work / "adapters" / "final")
-    last_step = work / "adapters" / f"step-{final.name.split('-')[-1]}"
+    log = json.loads((Path(config.output_dir) / "training_log.json").read_text())
+    step = int(final.name.split("-")[-1])
+    record = {"step": step, "precision": log["precision"], "config": log["config"]}
+    copy_adapter(final, work / "adapters" / "final", record)
+    last_step = work / "adapters" / f"step-{step}"
     if not last_step.is_dir():  # a budgeted run ends between snapshot steps: its curve gets the last step too
-        copy_adapter(final, last_step)
+        copy_adapter(final, last_step, record)
     shutil.copy(Path(config.output_dir) / "training_log.json", work / "adapters" / "final" / "training_log.json")
     print(f"adapter: {work / 'adapters' / 'final'}")
     return 0

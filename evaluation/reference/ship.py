@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 import torch
+from run import SNAPSHOT_RECORD
 from safetensors.torch import load_file, save_file
 
 from magnet_st.pretrained import ADAPTER_FILE, PRETRAINED_MODELS
@@ -36,6 +37,10 @@ def ship(adapter: Path, trainer_state: Path | None, name: str, profile: str, com
     log = {"base": spec.base, "steps": steps, "profile": profile, "settings": settings}
     if command:  # the run's overrides of the settings, as given to run.py
         log["command"] = command
+    snapshot = adapter / SNAPSHOT_RECORD
+    if snapshot.is_file():  # the run's own TrainConfig and precision, kept beside the adapter by run.py
+        record = json.loads(snapshot.read_text())
+        log["config"], log["precision"] = record["config"], record["precision"]
     if trainer_state is not None:
         state = json.loads((trainer_state / "trainer_state.json").read_text())
         log["log_history"] = [e for e in state["log_history"] if steps is None or e.get("step", 0) <= steps]
