@@ -186,7 +186,7 @@ def test_ship_stores_the_adapter_in_bf16_over_the_embedded_base_with_its_log_cut
     spec = pretrained.PretrainedModel("magnet-test", "smollm2-135m", "test", folder=target)
     monkeypatch.setitem(pretrained.PRETRAINED_MODELS, "magnet-test", spec)
 
-    run_config = {"recipe": "magnet", "learning_rate": 5e-4, "seed": 42}
+    run_config = {"recipe": "magnet", "seed": 42, "data": "/home/me/ref/corpus.txt", "output_dir": "/home/me/ref/model"}
     (adapter / "snapshot.json").write_text(json.dumps({"step": 160, "precision": "fp32", "config": run_config}))
     command = "run.py --profile cpu --sentence-span-rate 0"
     main([str(adapter), "--trainer-state", str(checkpoint), "--name", "magnet-test", "--command", command])
@@ -199,5 +199,7 @@ def test_ship_stores_the_adapter_in_bf16_over_the_embedded_base_with_its_log_cut
     }
     log = json.loads((target / "training_log.json").read_text())
     assert (log["steps"], log["command"]) == (160, command)
-    assert (log["config"], log["precision"]) == (run_config, "fp32")  # the snapshot's record, as run.py kept it
+    # The snapshot's record, as run.py kept it, without the training machine's paths.
+    shipped_config = {**run_config, "data": "WORK/corpus.txt", "output_dir": "WORK/model"}
+    assert (log["config"], log["precision"]) == (shipped_config, "fp32")
     assert [entry["step"] for entry in log["log_history"]] == [5, 155, 160]

@@ -40,7 +40,9 @@ def ship(adapter: Path, trainer_state: Path | None, name: str, profile: str, com
     snapshot = adapter / SNAPSHOT_RECORD
     if snapshot.is_file():  # the run's own TrainConfig and precision, kept beside the adapter by run.py
         record = json.loads(snapshot.read_text())
-        log["config"], log["precision"] = record["config"], record["precision"]
+        # The run's folders as run.py lays them out under WORK: the training machine's paths stay out of the package.
+        folders = {key: f"WORK/{Path(record['config'][key]).name}" for key in ("data", "output_dir")}
+        log["config"], log["precision"] = {**record["config"], **folders}, record["precision"]
     if trainer_state is not None:
         state = json.loads((trainer_state / "trainer_state.json").read_text())
         log["log_history"] = [e for e in state["log_history"] if steps is None or e.get("step", 0) <= steps]
