@@ -386,6 +386,22 @@ def test_time_budget_sizes_the_run_and_its_schedule_with_a_fake_clock(tiny_decod
     assert rates.rates[-1] == 0.0  # the schedule ends at the final step
 
 
+def test_time_budget_resizes_the_progress_bar(tiny_decoder_dir, data_file, tmp_path, monkeypatch):
+    import transformers.trainer_callback as trainer_callback
+
+    bars = []
+
+    class RecordedBar(trainer_callback.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+    monkeypatch.setattr(trainer_callback, "tqdm", RecordedBar)
+    budgeted_run(tiny_decoder_dir, data_file, tmp_path / "bar", 20.0, 0.2, 2.0)
+    # The bar opens at the step cap; the budget's 10 steps (as in the test above) become its total.
+    assert [(bar.total, bar.n) for bar in bars] == [(10, 10)]
+
+
 def test_time_budget_refines_its_estimate_once_the_slow_first_steps_are_past(tiny_decoder_dir, data_file, tmp_path):
     output = tmp_path / "refined"
     # Steps 1-4 take 4 s each (a GPU warming up), then 1 s each.

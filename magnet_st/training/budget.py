@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from transformers import TrainerCallback
+from transformers.trainer_callback import ProgressCallback
 
 from magnet_st.train_config import BUDGET_STEP_CAP
 from magnet_st.validation import check_positive_int
@@ -85,6 +86,9 @@ class TimeBudgetCallback(TrainerCallback):
             since the first estimate (at least `measure_steps` of them).
         report: Called with the `BudgetEstimate` once it is known (e.g. `print`).
         clock: Seconds as a float (a fake clock in tests).
+
+    `MagnetTrainer` hands it the trainer's `ProgressCallback` (`progress`), whose bar was sized for the step
+    cap: each estimate re-sizes the bar too, so its count and time left are the budget's.
     """
 
     def __init__(
@@ -123,6 +127,7 @@ class TimeBudgetCallback(TrainerCallback):
         self._measure_from: float | None = None
         self._estimated_at: tuple[int, float] | None = None  # (step, clock) of the first estimate
         self._step_cap: int | None = None
+        self.progress: ProgressCallback | None = None
 
     def on_train_begin(self, args, state, control, lr_scheduler=None, **kwargs):
         retarget_linear_schedule(lr_scheduler, self.planned_steps, self.warmup_ratio)
@@ -169,6 +174,10 @@ class TimeBudgetCallback(TrainerCallback):
         self.estimate = BudgetEstimate(seconds_per_step, measured_steps, total, self.budget_seconds)
         state.max_steps = total  # the trainer's flow callback stops there; recipe stages follow it
         retarget_linear_schedule(lr_scheduler, total, self.warmup_ratio)
+        bar = getattr(self.progress, "training_bar", None)
+        if bar is not None:
+            bar.total = total
+            bar.refresh()
         if steps_done >= total:
             control.should_training_stop = True
 

@@ -8,10 +8,12 @@ from typing import Any
 
 import torch
 from sentence_transformers import SentenceTransformerTrainer
+from transformers.trainer_callback import ProgressCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
 from transformers.training_args import ParallelMode
 
 from magnet_st.losses import MagnetLoss
+from magnet_st.training.budget import TimeBudgetCallback
 from magnet_st.training.callbacks import RecipeScheduleCallback
 from magnet_st.training.checkpoints import (
     drop_unfinished_writes,
@@ -51,6 +53,10 @@ class MagnetTrainer(SentenceTransformerTrainer):
         self.recipe = recipe
         self.export_max_seq_length = export_max_seq_length
         self._writing_checkpoint_into: Path | None = None
+        progress = next((c for c in self.callback_handler.callbacks if isinstance(c, ProgressCallback)), None)
+        for callback in self.callback_handler.callbacks:
+            if isinstance(callback, TimeBudgetCallback):
+                callback.progress = progress  # its bar then counts to the budget's steps, not the cap
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any):  # noqa: D102 - as Trainer.train
         lock = RunLock(self.args.output_dir) if self.is_world_process_zero() else nullcontext()
